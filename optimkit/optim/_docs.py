@@ -1,0 +1,57 @@
+"""Argument descriptions shared by the optimizer docstrings, written once.
+
+Each optimizer builds the ``Args:`` part of its docstring with :func:`args_doc`, naming the shared
+flags it takes and describing its own arguments inline.
+"""
+
+from __future__ import annotations
+
+__all__ = ["SHARED_ARGS", "args_doc"]
+
+SHARED_ARGS: dict[str, str] = {
+    "params": (
+        "params (iterable): the tensors to optimize, or dicts defining parameter groups, or "
+        "(name, tensor) pairs."
+    ),
+    "lr": "lr (float, Tensor, optional): learning rate (default: {default}).",
+    "weight_decay": "weight_decay (float, optional): weight decay, an L2 penalty (default: {default}).",
+    "eps": "eps (float, optional): added to the denominator for numerical stability (default: {default}).",
+    "betas": (
+        "betas (Tuple[float, float], optional): decay rates of the running averages of the "
+        "gradient and of its square (default: {default})."
+    ),
+    "foreach": (
+        "foreach (bool, optional): run the update with ``torch._foreach_*`` over lists of tensors "
+        "(faster on accelerators, more peak memory). With neither ``foreach`` nor ``fused`` given, "
+        "foreach is used on CUDA and a per-tensor loop on the CPU (default: None)."
+    ),
+    "maximize": "maximize (bool, optional): maximize the objective instead of minimizing it (default: False).",
+    "capturable": (
+        "capturable (bool, optional): keep ``step`` and the bias corrections on the parameters' "
+        "device so the step can be captured in a CUDA graph; costs some speed when not capturing "
+        "(default: False)."
+    ),
+    "differentiable": (
+        "differentiable (bool, optional): run ``step()`` under autograd so gradients flow through "
+        "the update (for meta-learning); slower (default: False)."
+    ),
+    "fused": (
+        "fused (bool, optional): use torch's fused kernel for the device (CPU, CUDA, MPS, XPU), "
+        "floating point parameters only; cannot be combined with ``foreach`` or "
+        "``differentiable`` (default: None)."
+    ),
+}
+
+
+def args_doc(own: dict[str, str], shared: list[str], defaults: dict[str, object]) -> str:
+    """The ``Args:`` section: shared entries (in the order given) with their defaults filled in,
+    followed by or interleaved with the optimizer's own entries.
+
+    ``own`` maps argument names to full descriptions; ``shared`` lists the names in the order they
+    appear in the signature, each looked up in ``own`` first and in :data:`SHARED_ARGS` after.
+    """
+    lines = ["Args:"]
+    for name in shared:
+        text = own.get(name) or SHARED_ARGS[name].format(default=defaults.get(name))
+        lines.append(f"    {text}")
+    return "\n".join(lines)

@@ -1,0 +1,290 @@
+"""Adam (Kingma & Ba, 2015), with AMSGrad and decoupled weight decay options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..registry import register_optimizer
+from . import _validation as v
+from ._docs import args_doc
+from ._executor import ListOps, execute_fused, scalar_value
+from .optimizer import Optimizer, ParamsT, scalar_step_tensor
+
+__all__ = ["Adam", "adam_rule"]
+
+# Devices on which torch lets `capturable=True` run (it raises elsewhere, CPU included).
+_CAPTURABLE_DEVICES = ("cuda", "xpu", "hpu", "xla", torch._C._get_privateuse1_backend_name())
+
+
+def adam_rule(
+    ops: ListOps,
+    params: list[Tensor],
+    grads: list[Tensor],
+    step: list[Tensor],
+    exp_avg: list[Tensor],
+    exp_avg_sq: list[Tensor],
+    max_exp_avg_sq: list[Tensor] | None = None,
+    *,
+    lr: float | Tensor,
+    beta1: float | Tensor,
+    beta2: float | Tensor,
+    eps: float,
+    weight_decay: float,
+    amsgrad: bool,
+    maximize: bool,
+    decoupled_weight_decay: bool,
+    tensor_bias_correction: bool,
+) -> None:
+    """The Adam update over lists of tensors (see :class:`Adam` for the math).
+
+    ``tensor_bias_correction`` keeps the bias corrections as tensors computed from ``step`` on its
+    device (capturable and differentiable modes); otherwise they are Python numbers.
+    """
+    if maximize:
+        grads = ops.neg(grads)
+    ops.add_(step, 1)
+    if weight_decay != 0:
+        if decoupled_weight_decay:
+            ops.mul_(params, 1 - lr * weight_decay)
+        else:
+            grads = ops.add(grads, params, alpha=weight_decay)
+
+    ops.lerp_(exp_avg, grads, 1 - beta1)
+    ops.mul_(exp_avg_sq, beta2)
+    if isinstance(beta2, Tensor):
+        # addcmul's `value` must be a Python number; scale the gradient by the tensor instead.
+        ops.addcmul_(exp_avg_sq, ops.mul(grads, 1 - beta2), grads)
+    else:
+        ops.addcmul_(exp_avg_sq, grads, grads, value=1 - beta2)
+
+    second_moment = exp_avg_sq
+    if amsgrad:
+        assert max_exp_avg_sq is not None
+        ops.maximum_(max_exp_avg_sq, exp_avg_sq)
+        second_moment = max_exp_avg_sq
+
+    denom = ops.sqrt(second_moment)
+    if tensor_bias_correction:
+        # step_size = -lr / (1 - beta1^t) and sqrt(1 - beta2^t), as 0-dim tensors next to `step`.
+        step_size = ops.pow_base(beta1, step)
+        ops.sub_(step_size, 1)
+        ops.div_(step_size, lr)
+        ops.reciprocal_(step_size)
+        correction2_sqrt = ops.pow_base(beta2, step)
+        ops.sub_(correction2_sqrt, 1)
+        ops.neg_(correction2_sqrt)
+        ops.sqrt_(correction2_sqrt)
+        ops.div_(denom, correction2_sqrt)
+        ops.add_(denom, eps)
+        ops.div_(denom, step_size)
+        ops.addcdiv_(params, exp_avg, denom)
+    else:
+        steps_now = [scalar_value(t) for t in step]
+        step_size = [-(lr / (1 - beta1**t)) for t in steps_now]
+        ops.div_(denom, [(1 - beta2**t) ** 0.5 for t in steps_now])
+        ops.add_(denom, eps)
+        ops.addcdiv_(params, exp_avg, denom, step_size)
+
+
+_RULES = (v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
+
+
+@register_optimizer(
+    "adam",
+    description="Adam: adaptive moment estimation, with AMSGrad and decoupled weight decay options.",
+    has_betas=True,
+    supports_fused=True,
+    torch_name="Adam",
+)
+class Adam(Optimizer):
+    _rule = staticmethod(adam_rule)
+    _sparse_message = "Adam does not support sparse gradients, please consider SparseAdam instead"
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
+        v.tensor_hyperparameter("lr", lr, foreach=foreach, capturable=capturable)
+        v.validate(_RULES, {"lr": lr, "eps": eps, "betas": betas, "weight_decay": weight_decay})
+        if not (
+            (isinstance(betas[0], float) and isinstance(betas[1], float))
+            or (isinstance(betas[0], Tensor) and isinstance(betas[1], Tensor))
+        ):
+            raise ValueError("betas must be either both floats or both Tensors")
+        for index in (0, 1):
+            v.tensor_hyperparameter(f"betas[{index}]", betas[index], foreach=foreach, capturable=capturable)
+        # torch keeps 1-element betas as 0-dim tensors.
+        betas = tuple(b.squeeze() if isinstance(b, Tensor) and b.dim() != 0 else b for b in betas)  # type: ignore[assignment]
+        defaults = {
+            "lr": lr,
+            "betas": betas,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "amsgrad": amsgrad,
+            "maximize": maximize,
+            "foreach": foreach,
+            "capturable": capturable,
+            "differentiable": differentiable,
+            "fused": fused,
+            "decoupled_weight_decay": decoupled_weight_decay,
+        }
+        super().__init__(params, defaults)
+        if fused:
+            v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
+            self._step_supports_amp_scaling = True
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, default in (
+                ("amsgrad", False), ("maximize", False), ("foreach", None), ("capturable", False),
+                ("differentiable", False), ("decoupled_weight_decay", False), ("fused", None),
+            ):
+                group.setdefault(key, default)
+            for p in group["params"]:
+                p_state = self.state.get(p, {})
+                if p_state and not torch.is_tensor(p_state["step"]):
+                    fresh = scalar_step_tensor(p, on_device=group["capturable"] or bool(group["fused"]),
+                                               fused=bool(group["fused"]))
+                    p_state["step"] = fresh.fill_(float(p_state["step"]))
+
+    def _check_param(self, group: dict[str, Any], p: Tensor) -> None:
+        if p.grad is not None and p.grad.is_sparse:
+            raise RuntimeError(self._sparse_message)
+
+    def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
+        fused = bool(group["fused"])
+        state: dict[str, Any] = {
+            "step": scalar_step_tensor(p, on_device=group["capturable"] or fused, fused=fused),
+            "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+            "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+        }
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        return state
+
+    def _state_keys(self, group: dict[str, Any]) -> list[str]:
+        keys = ["step", "exp_avg", "exp_avg_sq"]
+        return keys + ["max_exp_avg_sq"] if group["amsgrad"] else keys
+
+    def _use_foreach(self, group: dict[str, Any], params: list[Tensor]) -> bool:
+        if group["foreach"] is None and group["fused"] is None:
+            # torch does not switch foreach on by default for a Tensor lr without capturable.
+            if isinstance(group["lr"], Tensor) and not group["capturable"]:
+                return False
+        return super()._use_foreach(group, params)
+
+    def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
+        lists = super()._per_param_lists(group, params)
+        if group["differentiable"] and any(t.requires_grad for t in lists["step"]):
+            raise RuntimeError("`requires_grad` is not supported for `step` in differentiable mode")
+        if group["foreach"] and isinstance(group["lr"], Tensor) and not group["capturable"]:
+            raise RuntimeError("lr as a Tensor is not supported for capturable=False and foreach=True")
+        if group["capturable"] and not group["fused"] and not torch.compiler.is_compiling():
+            if not all(p.device.type == t.device.type and p.device.type in _CAPTURABLE_DEVICES
+                       for p, t in zip(params, lists["step"])):
+                raise AssertionError(
+                    "If capturable=True, params and state_steps must be on supported devices: "
+                    f"{list(_CAPTURABLE_DEVICES)}."
+                )
+        return lists
+
+    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
+        beta1, beta2 = group["betas"]
+        return {
+            "lr": group["lr"],
+            "beta1": beta1,
+            "beta2": beta2,
+            "eps": group["eps"],
+            "weight_decay": group["weight_decay"],
+            "amsgrad": group["amsgrad"],
+            "maximize": group["maximize"],
+            "decoupled_weight_decay": group["decoupled_weight_decay"],
+            "tensor_bias_correction": group["capturable"] or group["differentiable"],
+        }
+
+    def _fused_update(self, group: dict[str, Any], params: list[Tensor], per_param: dict[str, list[Any]]) -> None:
+        hyper = self._hyperparameters(group)
+        kernel_fn = torch._fused_adamw_ if hyper["decoupled_weight_decay"] else torch._fused_adam_
+        lr = hyper["lr"]
+
+        def kernel(ps: list[Tensor], gs: list[Tensor], step: list[Tensor], exp_avg: list[Tensor],
+                   exp_avg_sq: list[Tensor], max_exp_avg_sq: list[Tensor] = [], *,  # noqa: B006
+                   grad_scale: Tensor | None, found_inf: Tensor | None) -> None:
+            device_lr = lr.to(ps[0].device) if isinstance(lr, Tensor) and not lr.is_cpu else lr
+            torch._foreach_add_(step, 1)
+            kernel_fn(
+                ps, gs, exp_avg, exp_avg_sq, max_exp_avg_sq, step,
+                amsgrad=hyper["amsgrad"], lr=device_lr, beta1=scalar_value(hyper["beta1"]),
+                beta2=scalar_value(hyper["beta2"]), weight_decay=hyper["weight_decay"], eps=hyper["eps"],
+                maximize=hyper["maximize"], grad_scale=grad_scale, found_inf=found_inf,
+            )
+            if found_inf is not None:
+                # A skipped step (inf/nan gradients under GradScaler) must not count.
+                torch._foreach_sub_(step, [found_inf] * len(step))
+
+        execute_fused(
+            kernel, params, [p.grad for p in params], per_param,  # type: ignore[misc]
+            grad_scale=getattr(self, "grad_scale", None), found_inf=getattr(self, "found_inf", None),
+        )
+
+
+ADAM_MATH = r"""
+.. math::
+   \begin{aligned}
+   & g_t \leftarrow \pm\nabla_\theta f_t(\theta_{t-1}) \quad(\text{minus when } \textit{maximize}) \\
+   & \textbf{if } \lambda \neq 0: \quad
+     \begin{cases} \theta_{t-1} \leftarrow \theta_{t-1}(1 - \gamma\lambda) & \text{decoupled (AdamW)} \\
+                   g_t \leftarrow g_t + \lambda\theta_{t-1} & \text{otherwise} \end{cases} \\
+   & m_t \leftarrow \beta_1 m_{t-1} + (1-\beta_1) g_t, \qquad
+     v_t \leftarrow \beta_2 v_{t-1} + (1-\beta_2) g_t^2 \\
+   & \hat v_t \leftarrow \max(\hat v_{t-1}, v_t) \ (\textit{amsgrad}) \quad\text{or}\quad \hat v_t \leftarrow v_t \\
+   & \theta_t \leftarrow \theta_{t-1} - \frac{\gamma}{1-\beta_1^t}\,
+     \frac{m_t}{\sqrt{\hat v_t / (1-\beta_2^t)} + \epsilon}
+   \end{aligned}
+
+State per parameter: ``step``, ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`) and, with
+AMSGrad, ``max_exp_avg_sq`` (:math:`\hat v`).
+"""
+
+ADAM_ARGS = {
+    "amsgrad": "amsgrad (bool, optional): use the running maximum of ``exp_avg_sq`` (AMSGrad, Reddi et al. 2018) (default: False).",
+    "decoupled_weight_decay": "decoupled_weight_decay (bool, optional): shrink the weights directly instead of adding the decay to the gradient, which makes this AdamW (default: False).",
+    "betas": "betas (Tuple[float | Tensor, float | Tensor], optional): decay rates of the running averages of the gradient and of its square; both floats or both 1-element tensors (default: (0.9, 0.999)).",
+}
+ADAM_ARG_ORDER = ["params", "lr", "betas", "eps", "weight_decay", "amsgrad", "foreach", "maximize", "capturable",
+                  "differentiable", "fused"]
+
+Adam.__doc__ = (
+    "Adam (Kingma & Ba, 2015, \"Adam: A Method for Stochastic Optimization\"), as ``torch.optim.Adam``.\n"
+    + ADAM_MATH
+    + "\n"
+    + args_doc(ADAM_ARGS, ADAM_ARG_ORDER + ["decoupled_weight_decay"], {"lr": 1e-3, "eps": 1e-8, "weight_decay": 0})
+    + r"""
+
+Example:
+    >>> import torch
+    >>> from optimkit.optim import Adam
+    >>> model = torch.nn.Linear(4, 1)
+    >>> opt = Adam(model.parameters(), lr=1e-2, amsgrad=True)
+    >>> model(torch.randn(8, 4)).pow(2).mean().backward()
+    >>> opt.step()
+    >>> sorted(opt.state[model.weight])
+    ['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq', 'step']
+"""
+)

@@ -1,0 +1,202 @@
+"""Stochastic gradient descent, optionally with (Nesterov) momentum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..registry import register_optimizer
+from . import _validation as v
+from ._docs import args_doc
+from ._executor import ListOps, execute_fused
+from .optimizer import Optimizer, ParamsT
+
+__all__ = ["SGD", "sgd_rule"]
+
+
+def _pick(items: list[Any], flags: list[bool], wanted: bool) -> list[Any]:
+    return [item for item, flag in zip(items, flags) if flag == wanted]
+
+
+def sgd_rule(
+    ops: ListOps,
+    params: list[Tensor],
+    grads: list[Tensor],
+    momentum_buffer: list[Tensor] | None = None,
+    first_step: list[bool] | None = None,
+    *,
+    lr: float | Tensor,
+    momentum: float,
+    dampening: float,
+    weight_decay: float | Tensor,
+    nesterov: bool,
+    maximize: bool,
+) -> None:
+    """The SGD update over lists of tensors (see :class:`SGD` for the math)."""
+    if maximize:
+        grads = ops.neg(grads)
+    if isinstance(weight_decay, Tensor) and weight_decay.requires_grad:
+        # A Tensor weight decay that autograd tracks cannot be an `alpha` (a Python number).
+        grads = ops.add(grads, ops.mul(params, weight_decay))
+    elif weight_decay != 0:
+        grads = ops.add(grads, params, alpha=weight_decay)
+    if momentum != 0:
+        assert momentum_buffer is not None and first_step is not None
+        # On its first step a buffer becomes a copy of the gradient, undampened (torch's rule).
+        ops.copy_(_pick(momentum_buffer, first_step, True), _pick(grads, first_step, True))
+        running = _pick(momentum_buffer, first_step, False)
+        if running:
+            ops.mul_(running, momentum)
+            ops.add_(running, _pick(grads, first_step, False), alpha=1 - dampening)
+        grads = ops.add(grads, momentum_buffer, alpha=momentum) if nesterov else momentum_buffer
+    if isinstance(lr, Tensor) and (lr.requires_grad or torch.compiler.is_compiling()):
+        ops.add_(params, ops.mul(grads, -lr))
+    else:
+        ops.add_(params, grads, alpha=-lr)
+
+
+_RULES = (
+    v.LR,
+    v.non_negative("momentum", "Invalid momentum value: {}"),
+    v.WEIGHT_DECAY,
+)
+
+
+@register_optimizer(
+    "sgd",
+    description="Stochastic gradient descent with optional (Nesterov) momentum and weight decay.",
+    has_momentum=True,
+    supports_fused=True,
+    torch_name="SGD",
+)
+class SGD(Optimizer):
+    _rule = staticmethod(sgd_rule)
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | Tensor = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float | Tensor = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
+    ) -> None:
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        v.validate(_RULES, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "weight_decay": weight_decay,
+            "nesterov": nesterov,
+            "maximize": maximize,
+            "foreach": foreach,
+            "differentiable": differentiable,
+            "fused": fused,
+        }
+        super().__init__(params, defaults)
+        if fused:
+            self._step_supports_amp_scaling = True
+            v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("nesterov", False)
+            group.setdefault("maximize", False)
+            group.setdefault("foreach", None)
+            group.setdefault("differentiable", False)
+            group.setdefault("fused", False)
+
+    def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
+        if group["momentum"] == 0:
+            return {}
+        return {"momentum_buffer": torch.zeros_like(p, memory_format=torch.preserve_format)}
+
+    def _state_keys(self, group: dict[str, Any]) -> list[str]:
+        return ["momentum_buffer"] if group["momentum"] != 0 else []
+
+    def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
+        lists = super()._per_param_lists(group, params)
+        if group["momentum"] != 0:
+            lists["first_step"] = self._first_step_flags(params)
+        return lists
+
+    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
+        return {key: group[key] for key in ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")}
+
+    def _fused_update(self, group: dict[str, Any], params: list[Tensor], per_param: dict[str, list[Any]]) -> None:
+        hyper = self._hyperparameters(group)
+        buffers = per_param.get("momentum_buffer")
+        flags = per_param.get("first_step", [False] * len(params))
+        # torch's fused kernel takes one is_first_step flag per call: run new and running buffers
+        # in separate calls so a parameter that joins late is still handled correctly.
+        for first in (True, False):
+            chosen = [i for i, flag in enumerate(flags) if flag == first]
+            if not chosen:
+                continue
+
+            def kernel(ps: list[Tensor], gs: list[Tensor], bufs: list[Tensor] = [], *,  # noqa: B006
+                       grad_scale: Tensor | None, found_inf: Tensor | None, is_first: bool = first) -> None:
+                torch._fused_sgd_(
+                    ps, gs, bufs,
+                    weight_decay=hyper["weight_decay"], momentum=hyper["momentum"], lr=hyper["lr"],
+                    dampening=hyper["dampening"], nesterov=hyper["nesterov"], maximize=hyper["maximize"],
+                    is_first_step=is_first, grad_scale=grad_scale, found_inf=found_inf,
+                )
+
+            execute_fused(
+                kernel,
+                [params[i] for i in chosen],
+                [params[i].grad for i in chosen],  # type: ignore[misc]
+                {} if buffers is None else {"bufs": [buffers[i] for i in chosen]},
+                grad_scale=getattr(self, "grad_scale", None),
+                found_inf=getattr(self, "found_inf", None),
+            )
+
+
+SGD.__doc__ = r"""Stochastic gradient descent, optionally with momentum, as ``torch.optim.SGD``.
+
+.. math::
+   \begin{aligned}
+   & g_t \leftarrow \pm\nabla_\theta f_t(\theta_{t-1}) + \lambda\,\theta_{t-1}
+     \quad(\text{minus when } \textit{maximize}) \\
+   & \textbf{if } \mu \neq 0: \quad b_t \leftarrow
+     \begin{cases} g_t & t = 1 \\ \mu\, b_{t-1} + (1-\tau)\, g_t & t > 1 \end{cases} \\
+   & \qquad g_t \leftarrow g_t + \mu\, b_t \ \ (\textit{nesterov}) \quad\text{or}\quad g_t \leftarrow b_t \\
+   & \theta_t \leftarrow \theta_{t-1} - \gamma\, g_t
+   \end{aligned}
+
+with learning rate :math:`\gamma`, momentum :math:`\mu`, dampening :math:`\tau` and weight decay
+:math:`\lambda`. State per parameter: ``momentum_buffer`` (only when momentum is non-zero).
+
+""" + args_doc(
+    {
+        "momentum": "momentum (float, optional): momentum factor (default: 0).",
+        "dampening": "dampening (float, optional): dampening of the momentum, applied from the second step on (default: 0).",
+        "nesterov": "nesterov (bool, optional): use Nesterov momentum; needs momentum > 0 and zero dampening (default: False).",
+    },
+    ["params", "lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize", "foreach", "differentiable", "fused"],
+    {"lr": 1e-3, "weight_decay": 0},
+) + r"""
+
+Example:
+    >>> import torch
+    >>> from optimkit.optim import SGD
+    >>> model = torch.nn.Linear(4, 1)
+    >>> opt = SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True)
+    >>> loss = model(torch.randn(8, 4)).pow(2).mean()
+    >>> loss.backward()
+    >>> opt.step()
+    >>> opt.zero_grad()
+"""
