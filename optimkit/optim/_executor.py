@@ -143,8 +143,9 @@ class ListOps:
 class LoopOps(ListOps):
     """Tensor-by-tensor operations (torch's "for-loop" implementation).
 
-    With ``differentiable=True`` the tensor operands of in-place updates are cloned first, so a
-    later in-place update of an optimizer state does not invalidate a tensor autograd saved.
+    With ``differentiable=True`` the tensor operands of in-place updates, and the results of
+    operations whose backward reads their output, are cloned, so a later in-place update does not
+    invalidate a tensor autograd saved.
     """
 
     def __init__(self, differentiable: bool = False) -> None:
@@ -194,7 +195,8 @@ class LoopOps(ListOps):
             x.addcdiv_(self._saved(a), self._saved(b), value=v)
 
     def sqrt(self, xs: list[Tensor]) -> list[Tensor]:
-        return [x.sqrt() for x in xs]
+        # sqrt's backward reads its output, which rules go on to update in place.
+        return [self._saved(x.sqrt()) for x in xs]
 
     def maximum_(self, xs: list[Tensor], ys: list[Tensor]) -> None:
         for x, y in zip(xs, ys):
@@ -205,7 +207,8 @@ class LoopOps(ListOps):
             x.copy_(y)
 
     def pow_base(self, base: float | Tensor, exponents: list[Tensor]) -> list[Tensor]:
-        return [torch.pow(base, e) for e in exponents]
+        # pow's backward reads its output, which rules go on to update in place.
+        return [self._saved(torch.pow(base, e)) for e in exponents]
 
     def reciprocal_(self, xs: list[Tensor]) -> None:
         for x in xs:

@@ -1,0 +1,207 @@
+"""Generic tests generated from the test database: every registered optimizer, every input
+configuration, every executor, against its oracle (``torch.optim`` or a reference)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from tests._db import DB, DBEntry, cases
+from tests._harness import (
+    assert_params_close,
+    assert_states_close,
+    build,
+    clone_params,
+    make_params,
+    run,
+)
+
+STEPS = 30
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("entry,config,executor", cases())
+def test_trajectory_matches_oracle(entry: DBEntry, config: dict[str, Any], executor: str, dtype: torch.dtype) -> None:
+    params = make_params(entry, dtype, executor=executor)
+    reference_params = clone_params(params)
+    ours = build(entry.cls, entry, params, config, executor)
+    theirs = build(entry.reference_cls(), entry, reference_params, config, executor)
+    # torch's fused SGD cannot take a parameter whose first gradient comes late (its kernel gets
+    # a None buffer); tests/optim/test_sgd.py checks that case of ours against the for-loop.
+    skip_index = None if executor == "fused" else 1
+    run(ours, params, range(STEPS), needs_closure=entry.inputs.needs_closure, skip_index=skip_index)
+    run(theirs, reference_params, range(STEPS), needs_closure=entry.inputs.needs_closure, skip_index=skip_index)
+    assert_params_close(params, reference_params)
+    assert_states_close(ours, theirs)
+    # Something moved: a test that compares two frozen copies would pass vacuously.
+    assert any(not torch.equal(p, q) for p, q in zip(params, make_params(entry, dtype, executor=executor)))
+
+
+@pytest.mark.parametrize("entry,config", cases(executors=False, only=lambda e: e.spec.supports_foreach))
+def test_foreach_equals_loop(entry: DBEntry, config: dict[str, Any]) -> None:
+    loop_params = make_params(entry, torch.float64)
+    foreach_params = clone_params(loop_params)
+    loop = build(entry.cls, entry, loop_params, config, "loop")
+    foreach = build(entry.cls, entry, foreach_params, config, "foreach")
+    run(loop, loop_params, range(STEPS), needs_closure=entry.inputs.needs_closure)
+    run(foreach, foreach_params, range(STEPS), needs_closure=entry.inputs.needs_closure)
+    assert_params_close(foreach_params, loop_params)
+    assert_states_close(foreach, loop)
+
+
+@pytest.mark.parametrize("direction", ["torch_to_optimkit", "optimkit_to_torch"])
+@pytest.mark.parametrize("entry,config", cases(executors=False, only=lambda e: e.spec.torch_name is not None))
+def test_state_dict_cross_load(entry: DBEntry, config: dict[str, Any], direction: str) -> None:
+    """Train 10 steps with one implementation, resume 10 more with the other from its
+    state_dict; the result equals 20 uninterrupted steps of the first."""
+    source_cls, target_cls = entry.cls, entry.reference_cls()
+    if direction == "torch_to_optimkit":
+        source_cls, target_cls = target_cls, source_cls
+    params = make_params(entry, torch.float64)
+    straight = clone_params(params)
+    source = build(source_cls, entry, params, config, "loop")
+    run(source, params, range(10), needs_closure=entry.inputs.needs_closure)
+
+    resumed_params = clone_params(params)
+    target = build(target_cls, entry, resumed_params, config, "loop")
+    target.load_state_dict(source.state_dict())
+    run(target, resumed_params, range(10, 20), needs_closure=entry.inputs.needs_closure)
+
+    uninterrupted = build(source_cls, entry, straight, config, "loop")
+    run(uninterrupted, straight, range(20), needs_closure=entry.inputs.needs_closure)
+    assert_params_close(resumed_params, straight)
+
+
+@pytest.mark.parametrize("entry,config", cases(executors=False))
+def test_state_dict_round_trip(entry: DBEntry, config: dict[str, Any]) -> None:
+    params = make_params(entry, torch.float64)
+    opt = build(entry.cls, entry, params, config, "loop")
+    run(opt, params, range(5), needs_closure=entry.inputs.needs_closure)
+    saved = opt.state_dict()
+    fresh = build(entry.cls, entry, clone_params(params), config, "loop")
+    fresh.load_state_dict(saved)
+    reloaded = fresh.state_dict()
+    assert reloaded["param_groups"] == saved["param_groups"]
+    assert reloaded["state"].keys() == saved["state"].keys()
+    for index, state in saved["state"].items():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                assert torch.equal(reloaded["state"][index][key], value), key
+            else:
+                assert reloaded["state"][index][key] == value
+
+
+@pytest.mark.parametrize("entry,config,executor", cases())
+def test_preinitialize_equals_lazy(entry: DBEntry, config: dict[str, Any], executor: str) -> None:
+    lazy_params = make_params(entry, torch.float64, executor=executor)
+    eager_params = clone_params(lazy_params)
+    lazy = build(entry.cls, entry, lazy_params, config, executor)
+    eager = build(entry.cls, entry, eager_params, config, executor)
+    eager.preinitialize()
+    keys_before = {id(p): sorted(eager.state[p]) for p in eager_params}
+    run(eager, eager_params, range(1), needs_closure=entry.inputs.needs_closure)
+    assert {id(p): sorted(eager.state[p]) for p in eager_params} == keys_before, "first step added state"
+    run(eager, eager_params, range(1, STEPS), needs_closure=entry.inputs.needs_closure)
+    run(lazy, lazy_params, range(STEPS), needs_closure=entry.inputs.needs_closure)
+    assert_params_close(eager_params, lazy_params)
+
+
+@pytest.mark.parametrize("entry,config", cases(executors=False))
+def test_param_without_grad_is_untouched(entry: DBEntry, config: dict[str, Any]) -> None:
+    params = make_params(entry, torch.float64)
+    frozen = torch.randn(3, 3, dtype=torch.float64, requires_grad=True)
+    before = frozen.detach().clone()
+    opt = build(entry.cls, entry, params + [frozen], config, "loop")
+    for step in range(5):
+        run(opt, params, range(step, step + 1), needs_closure=entry.inputs.needs_closure)
+        assert frozen.grad is None
+    assert torch.equal(frozen.detach(), before)
+    assert len(opt.state.get(frozen, {})) == 0
+
+
+@pytest.mark.parametrize(
+    "entry,config",
+    cases(executors=False, only=lambda e: e.inputs.supports_maximize),
+)
+def test_maximize_flips_direction(entry: DBEntry, config: dict[str, Any]) -> None:
+    if config.get("maximize"):
+        pytest.skip("configuration already maximizes")
+    params = make_params(entry, torch.float64)
+    flipped_params = clone_params(params)
+    minimizing = build(entry.cls, entry, params, config, "loop")
+    maximizing = build(entry.cls, entry, flipped_params, {**config, "maximize": True}, "loop")
+    run(minimizing, params, range(10), needs_closure=entry.inputs.needs_closure)
+    run(maximizing, flipped_params, range(10), negate=True, needs_closure=entry.inputs.needs_closure)
+    assert_params_close(flipped_params, params)
+
+
+def _error_cases() -> list[Any]:
+    return [
+        pytest.param(entry, error, id=f"{entry.name}-{index}")
+        for entry in DB.values()
+        for index, error in enumerate(entry.inputs.error_inputs)
+    ]
+
+
+@pytest.mark.parametrize("entry,error", _error_cases())
+def test_error_inputs(entry: DBEntry, error: Any) -> None:
+    params = make_params(entry, torch.float64)
+    if error.at_step:
+        opt = entry.cls(params, **error.kwargs)
+        for p in params:
+            p.grad = torch.ones_like(p)
+        with pytest.raises(error.error, match=error.match):
+            opt.step()
+    else:
+        with pytest.raises(error.error, match=error.match):
+            entry.cls(params, **error.kwargs)
+    # torch raises the same error type with the same words.
+    if entry.spec.torch_name is not None and entry.inputs.reference is None:
+        reference = entry.reference_cls()
+        if error.at_step:
+            opt = reference(clone_params(params), **error.kwargs)
+            for group in opt.param_groups:
+                for p in group["params"]:
+                    p.grad = torch.ones_like(p)
+            with pytest.raises(error.error, match=error.match):
+                opt.step()
+        else:
+            with pytest.raises(error.error, match=error.match):
+                reference(clone_params(params), **error.kwargs)
+
+
+def _differentiable_cases() -> list[Any]:
+    return cases(executors=False, only=lambda e: e.spec.supports_differentiable)
+
+
+@pytest.mark.parametrize("entry,config", _differentiable_cases())
+def test_differentiable_gradcheck(entry: DBEntry, config: dict[str, Any]) -> None:
+    """With differentiable=True, gradients flow from the updated parameter and states back to the
+    parameter, its gradient and its previous states (checked numerically in float64)."""
+    generator = torch.Generator().manual_seed(3)
+    probe = torch.zeros(4, dtype=torch.float64)
+    template = entry.cls([probe], **config)
+    template.preinitialize()
+    # Give every state a non-trivial value; step counters stay plain numbers.
+    names, values = [], []
+    for name, value in template.state[probe].items():
+        if isinstance(value, torch.Tensor) and value.dim() > 0:
+            names.append(name)
+            values.append((torch.rand(value.shape, dtype=torch.float64, generator=generator) + 0.5).requires_grad_())
+    counters = {k: v.clone().fill_(5.0) for k, v in template.state[probe].items()
+                if isinstance(v, torch.Tensor) and v.dim() == 0}
+
+    def update(param: torch.Tensor, grad: torch.Tensor, *states: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        p = param.clone()
+        p.grad = grad
+        opt = entry.cls([p], differentiable=True, **config)
+        opt.state[p].update({k: v.clone() for k, v in counters.items()})
+        opt.state[p].update({name: value.clone() for name, value in zip(names, states)})
+        opt.step()
+        return (p, *[opt.state[p][name] for name in names])
+
+    param = torch.rand(4, dtype=torch.float64, generator=generator).requires_grad_()
+    grad = torch.rand(4, dtype=torch.float64, generator=generator).requires_grad_()
+    assert torch.autograd.gradcheck(update, (param, grad, *values))
