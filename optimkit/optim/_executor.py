@@ -169,14 +169,14 @@ class LoopOps(ListOps):
             x.sub_(o)
 
     def mul(self, xs: list[Tensor], other: Operand) -> list[Tensor]:
-        return [x.mul(o) for x, o in zip(xs, _as_list(other, len(xs)))]
+        return [self._saved(x).mul(o) for x, o in zip(xs, _as_list(other, len(xs)))]
 
     def mul_(self, xs: list[Tensor], other: Operand) -> None:
         for x, o in zip(xs, _as_list(other, len(xs))):
             x.mul_(o)
 
     def div(self, xs: list[Tensor], other: Operand) -> list[Tensor]:
-        return [x.div(o) for x, o in zip(xs, _as_list(other, len(xs)))]
+        return [self._saved(x).div(o) for x, o in zip(xs, _as_list(other, len(xs)))]
 
     def div_(self, xs: list[Tensor], other: Operand) -> None:
         for x, o in zip(xs, _as_list(other, len(xs))):

@@ -89,6 +89,11 @@ class Optimizer(torch.optim.Optimizer):
         # Parameters whose state exists but has not been through a step yet (see _first_step_flags).
         self._unstepped: set[Tensor] = set()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # torch pickles defaults, state and param_groups only; keep our additions too. Pickle and
+        # deepcopy memoise tensors, so `_unstepped` still names the copied parameters.
+        return {**super().__getstate__(), "enable_global_step": self.enable_global_step, "_unstepped": self._unstepped}
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
         self.__dict__.setdefault("enable_global_step", False)

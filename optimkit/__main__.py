@@ -1,0 +1,5 @@
+import sys
+
+from optimkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,159 @@
+"""The base class: torch interoperability and the Cerebras additions."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import pytest
+import torch
+
+from optimkit.optim import SGD, Adam, AdamW, Optimizer
+
+
+def _model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
+
+
+def _train(model: torch.nn.Module, opt: torch.optim.Optimizer, steps: int,
+           scheduler: torch.optim.lr_scheduler.LRScheduler | None = None) -> list[float]:
+    generator = torch.Generator().manual_seed(1)
+    losses = []
+    for _ in range(steps):
+        x = torch.randn(16, 4, generator=generator)
+        loss = (model(x) - x.sum(1, keepdim=True)).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if scheduler is not None:
+            scheduler.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_is_a_torch_optimizer() -> None:
+    for cls in (SGD, Adam, AdamW):
+        assert issubclass(cls, torch.optim.Optimizer)
+        assert issubclass(cls, Optimizer)
+
+
+def test_torch_scheduler_drives_our_optimizer_like_torchs() -> None:
+    ours_model, theirs_model = _model(), _model()
+    ours = AdamW(ours_model.parameters(), lr=0.01)
+    theirs = torch.optim.AdamW(theirs_model.parameters(), lr=0.01)
+    ours_sched = torch.optim.lr_scheduler.StepLR(ours, step_size=3, gamma=0.5)
+    theirs_sched = torch.optim.lr_scheduler.StepLR(theirs, step_size=3, gamma=0.5)
+    assert _train(ours_model, ours, 10, ours_sched) == pytest.approx(_train(theirs_model, theirs, 10, theirs_sched), rel=1e-6)
+    assert ours_sched.get_last_lr() == theirs_sched.get_last_lr()
+
+
+def test_step_hooks_run() -> None:
+    model = _model()
+    opt = SGD(model.parameters(), lr=0.1)
+    calls: list[str] = []
+    opt.register_step_pre_hook(lambda *_: calls.append("pre"))
+    opt.register_step_post_hook(lambda *_: calls.append("post"))
+    _train(model, opt, 2)
+    assert calls == ["pre", "post", "pre", "post"]
+
+
+def test_grad_scaler_skips_inf_steps_with_fused_adam() -> None:
+    model = _model()
+    opt = Adam(model.parameters(), lr=0.01, fused=True)
+    scaler = torch.amp.GradScaler("cpu", init_scale=4.0)
+    x = torch.randn(8, 4)
+    loss = model(x).pow(2).mean()
+    scaler.scale(loss).backward()
+    before = [p.detach().clone() for p in model.parameters()]
+    next(model.parameters()).grad.view(-1)[0] = float("inf")
+    scaler.step(opt)
+    scaler.update()
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    # A skipped step is not counted.
+    assert all(opt.state[p]["step"].item() == 0 for p in model.parameters())
+    loss = model(x).pow(2).mean()
+    opt.zero_grad()
+    scaler.scale(loss).backward()
+    scaler.step(opt)
+    assert all(opt.state[p]["step"].item() == 1 for p in model.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_state_names_to_sparsify() -> None:
+    w = torch.nn.Parameter(torch.zeros(3, 2))
+    assert SGD([w], lr=0.1).state_names_to_sparsify() == []
+    assert SGD([w], lr=0.1, momentum=0.9).state_names_to_sparsify() == ["momentum_buffer"]
+    assert Adam([w]).state_names_to_sparsify() == ["exp_avg", "exp_avg_sq"]
+    assert AdamW([w], amsgrad=True).state_names_to_sparsify() == ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+    # Asking allocates nothing.
+    opt = Adam([w])
+    opt.state_names_to_sparsify()
+    assert len(opt.state) == 0
+
+
+def test_global_step_counts_steps_per_parameter() -> None:
+    a = torch.nn.Parameter(torch.ones(2))
+    b = torch.nn.Parameter(torch.ones(2))
+    opt = SGD([a, b], lr=0.1)
+    opt.enable_global_step = True
+    opt.preinitialize()
+    assert opt.state[a]["global_step"].dtype == torch.float32
+    assert opt.state[a]["global_step"].item() == 0
+    for step in range(3):
+        a.grad = torch.ones(2)
+        b.grad = torch.ones(2) if step == 0 else None
+        opt.step()
+    assert opt.state[a]["global_step"].item() == 3
+    assert opt.state[b]["global_step"].item() == 1
+    counter = opt.increment_global_step(a)
+    assert counter.dtype == torch.float32 and counter.item() == 4
+
+
+def test_global_step_is_off_by_default() -> None:
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = Adam([w])
+    w.grad = torch.ones(2)
+    opt.step()
+    assert "global_step" not in opt.state[w]
+
+
+def test_global_step_via_constructor_and_lazy_state() -> None:
+    w = torch.nn.Parameter(torch.ones(2))
+
+    class Counting(SGD):
+        def __init__(self, params: list[torch.Tensor]) -> None:
+            super().__init__(params, lr=0.1)
+            self.enable_global_step = True
+
+    opt = Counting([w])
+    w.grad = torch.ones(2)
+    opt.step()
+    opt.step()
+    assert opt.state[w]["global_step"].item() == 2
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_pickle_and_deepcopy_keep_working(how: str) -> None:
+    model = _model()
+    opt = SGD(model.parameters(), lr=0.1, momentum=0.9, dampening=0.5)
+    opt.enable_global_step = True
+    _train(model, opt, 2)
+    clone = pickle.loads(pickle.dumps(opt)) if how == "pickle" else copy.deepcopy(opt)
+    assert clone.enable_global_step is True
+    assert clone.state_dict()["param_groups"] == opt.state_dict()["param_groups"]
+
+
+def test_zero_grad_sets_none() -> None:
+    model = _model()
+    opt = Adam(model.parameters())
+    _train(model, opt, 1)
+    opt.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_sparse_gradient_is_rejected() -> None:
+    w = torch.nn.Parameter(torch.zeros(4, 2))
+    w.grad = torch.sparse_coo_tensor([[0]], torch.ones(1, 2), (4, 2))
+    with pytest.raises(RuntimeError, match="Adam does not support sparse gradients"):
+        Adam([w]).step()

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+
+import optimkit.optim as optim
+from optimkit.registry import get_optimizer, list_optimizers, optimizer_specs, register_optimizer
+from tests._db import DB
+
+
+def test_registry_matches_optim_all() -> None:
+    exported = {
+        name for name in optim.__all__
+        if inspect.isclass(getattr(optim, name)) and issubclass(getattr(optim, name), optim.Optimizer)
+        and getattr(optim, name) is not optim.Optimizer
+    }
+    registered = {spec.cls.__name__ for spec in optimizer_specs()}
+    assert registered == exported
+
+
+def test_every_registered_optimizer_has_a_database_entry() -> None:
+    assert set(DB) == set(list_optimizers())
+    for entry in DB.values():
+        assert entry.inputs.configs, f"{entry.name} has no configuration"
+
+
+def test_torch_names_exist_in_torch_optim() -> None:
+    for spec in optimizer_specs():
+        if spec.torch_name is not None:
+            assert spec.torch_name == spec.cls.__name__
+            assert issubclass(getattr(torch.optim, spec.torch_name), torch.optim.Optimizer)
+
+
+def test_list_optimizers_pattern_is_fnmatch_and_case_insensitive() -> None:
+    assert list_optimizers("adam*") == ["adam", "adamw"]
+    assert list_optimizers("ADAMW") == ["adamw"]
+    assert list_optimizers("nothing*") == []
+    assert "sgd" in list_optimizers()
+
+
+def test_get_optimizer_suggests_close_names() -> None:
+    assert get_optimizer("AdamW").cls is optim.AdamW
+    with pytest.raises(KeyError, match="did you mean adam, adamw"):
+        get_optimizer("adamv")
+
+
+def test_duplicate_name_is_rejected() -> None:
+    class Other(optim.Optimizer):
+        pass
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_optimizer("sgd", description="clash")(Other)
+
+
+def test_signatures_match_torch() -> None:
+    """Same argument names, kinds and defaults as torch.optim."""
+    for spec in optimizer_specs():
+        if spec.torch_name is None:
+            continue
+        ours = inspect.signature(spec.cls.__init__).parameters
+        theirs = inspect.signature(getattr(torch.optim, spec.torch_name).__init__).parameters
+        assert list(ours) == list(theirs), spec.name
+        for name, parameter in theirs.items():
+            assert ours[name].kind == parameter.kind, (spec.name, name)
+            assert ours[name].default == parameter.default, (spec.name, name)
+
+
+def test_defaults_match_torch() -> None:
+    for spec in optimizer_specs():
+        if spec.torch_name is None:
+            continue
+        w = torch.nn.Parameter(torch.zeros(2))
+        assert spec.cls([w]).defaults == getattr(torch.optim, spec.torch_name)([w]).defaults
