@@ -37,16 +37,20 @@ class OptimizerInputs:
 
     configs: list[dict[str, Any]]
     error_inputs: list[ErrorInput] = field(default_factory=list)
-    # Options for the second parameter group (merged over each config), so groups differ.
-    second_group: dict[str, Any] = field(default_factory=lambda: {"lr": 0.05})
+    # Options for the second parameter group (merged over each config), so groups differ;
+    # None for optimizers that take a single group only (LBFGS).
+    second_group: dict[str, Any] | None = field(default_factory=lambda: {"lr": 0.05})
     # The oracle: defaults to torch.optim.<spec.torch_name>.
     reference: Callable[..., torch.optim.Optimizer] | None = None
     # The options that make the update run "maximize": most optimizers take maximize=True.
     supports_maximize: bool = True
     # Parameter shapes (the harness adds a complex one when the spec supports complex).
     shapes: tuple[tuple[int, ...], ...] = ((5, 3), (4,), (2, 3, 2))
-    # step() must be given a closure (LBFGS).
+    # step() must be given a closure that recomputes the loss and gradients (LBFGS). The harness
+    # then makes gradients by backpropagating a step-dependent quadratic loss.
     needs_closure: bool = False
+    # Gradients are sparse COO tensors (SparseAdam); the harness makes sparse ones.
+    sparse_grads: bool = False
 
 
 @dataclass(frozen=True)

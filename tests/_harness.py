@@ -36,32 +36,73 @@ def build(factory: Callable[..., torch.optim.Optimizer], entry: DBEntry, params:
     """Two parameter groups with different options: the first takes ``config``, the second
     ``config`` overridden by the entry's ``second_group`` options."""
     kwargs = {**config, **EXECUTORS[executor]}
+    if entry.inputs.second_group is None:
+        return factory(params, **kwargs)
     split = max(1, len(params) // 2)
     groups = [{"params": params[:split]}, {"params": params[split:], **entry.inputs.second_group}]
     return factory(groups, **kwargs)
 
 
-def grads_at(step: int, params: list[Tensor], *, seed: int = 1, skip_index: int | None = 1) -> list[Tensor | None]:
+def _sparse_like(p: Tensor, generator: torch.Generator) -> Tensor:
+    """A coalesced sparse COO gradient for ``p`` touching about half of its rows."""
+    rows = p.shape[0]
+    chosen = torch.randperm(rows, generator=generator)[: max(1, rows // 2)].sort().values
+    values = torch.randn((len(chosen), *p.shape[1:]), dtype=p.dtype, generator=generator)
+    return torch.sparse_coo_tensor(chosen.unsqueeze(0), values, p.shape).coalesce()
+
+
+def grads_at(step: int, params: list[Tensor], *, seed: int = 1, skip_index: int | None = 1,
+             sparse: bool = False) -> list[Tensor | None]:
     """Deterministic gradients for ``step``; the parameter at ``skip_index`` gets none on every
     third step, starting with the first (so its state is created late)."""
     generator = torch.Generator().manual_seed(seed * 100_003 + step)
     grads: list[Tensor | None] = []
     for index, p in enumerate(params):
-        g = torch.randn(p.shape, dtype=p.dtype, generator=generator)
+        g = _sparse_like(p, generator) if sparse else torch.randn(p.shape, dtype=p.dtype, generator=generator)
         grads.append(None if index == skip_index and step % 3 == 0 else g)
     return grads
 
 
+def quadratic_closure(params: list[Tensor], step: int, *, negate: bool = False,
+                      skip_index: int | None = 1) -> Callable[[], Tensor]:
+    """A closure for ``step``: zero the gradients, then backpropagate a weighted quadratic whose
+    targets depend on the step (the parameter at ``skip_index`` sits out every third step)."""
+    generator = torch.Generator().manual_seed(7 * 100_003 + step)
+    targets = [torch.randn(p.shape, dtype=p.dtype, generator=generator) for p in params]
+    weights = [torch.rand(p.shape, generator=generator).to(p.real.dtype) + 0.5 for p in params]
+    sign = -1.0 if negate else 1.0
+
+    def closure() -> Tensor:
+        for p in params:
+            p.grad = None
+        loss = sum(
+            (w * (p - t).abs().pow(2)).sum()
+            for index, (p, t, w) in enumerate(zip(params, targets, weights))
+            if not (index == skip_index and step % 3 == 0)
+        )
+        loss = sign * loss  # type: ignore[assignment]
+        loss.backward()  # type: ignore[union-attr]
+        return loss.detach()  # type: ignore[union-attr]
+
+    return closure
+
+
 def run(optimizer: torch.optim.Optimizer, params: list[Tensor], steps: range, *, needs_closure: bool = False,
-        negate: bool = False, skip_index: int | None = 1) -> None:
-    """Step ``optimizer`` over ``steps``, setting gradients from :func:`grads_at` first."""
+        negate: bool = False, skip_index: int | None = 1, sparse: bool = False) -> None:
+    """Step ``optimizer`` over ``steps``: with gradients from :func:`grads_at`, or, for
+    optimizers that need one, through a :func:`quadratic_closure`."""
     for step in steps:
-        for p, g in zip(params, grads_at(step, params, skip_index=skip_index)):
-            p.grad = None if g is None else (-g if negate else g)
         if needs_closure:
-            optimizer.step(lambda: torch.zeros(()))
-        else:
-            optimizer.step()
+            optimizer.step(quadratic_closure(params, step, negate=negate, skip_index=skip_index))
+            continue
+        for p, g in zip(params, grads_at(step, params, skip_index=skip_index, sparse=sparse)):
+            p.grad = None if g is None else (-g if negate else g)
+        optimizer.step()
+
+
+def run_entry(entry: DBEntry, optimizer: torch.optim.Optimizer, params: list[Tensor], steps: range, **kwargs: Any) -> None:
+    """:func:`run` with the entry's own stepping needs (closure, sparse gradients)."""
+    run(optimizer, params, steps, needs_closure=entry.inputs.needs_closure, sparse=entry.inputs.sparse_grads, **kwargs)
 
 
 def assert_params_close(actual: list[Tensor], expected: list[Tensor]) -> None:

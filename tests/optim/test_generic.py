@@ -15,7 +15,7 @@ from tests._harness import (
     build,
     clone_params,
     make_params,
-    run,
+    run_entry,
 )
 
 STEPS = 30
@@ -31,8 +31,8 @@ def test_trajectory_matches_oracle(entry: DBEntry, config: dict[str, Any], execu
     # torch's fused SGD cannot take a parameter whose first gradient comes late (its kernel gets
     # a None buffer); tests/optim/test_sgd.py checks that case of ours against the for-loop.
     skip_index = None if executor == "fused" else 1
-    run(ours, params, range(STEPS), needs_closure=entry.inputs.needs_closure, skip_index=skip_index)
-    run(theirs, reference_params, range(STEPS), needs_closure=entry.inputs.needs_closure, skip_index=skip_index)
+    run_entry(entry, ours, params, range(STEPS), skip_index=skip_index)
+    run_entry(entry, theirs, reference_params, range(STEPS), skip_index=skip_index)
     assert_params_close(params, reference_params)
     assert_states_close(ours, theirs)
     # Something moved: a test that compares two frozen copies would pass vacuously.
@@ -45,8 +45,8 @@ def test_foreach_equals_loop(entry: DBEntry, config: dict[str, Any]) -> None:
     foreach_params = clone_params(loop_params)
     loop = build(entry.cls, entry, loop_params, config, "loop")
     foreach = build(entry.cls, entry, foreach_params, config, "foreach")
-    run(loop, loop_params, range(STEPS), needs_closure=entry.inputs.needs_closure)
-    run(foreach, foreach_params, range(STEPS), needs_closure=entry.inputs.needs_closure)
+    run_entry(entry, loop, loop_params, range(STEPS))
+    run_entry(entry, foreach, foreach_params, range(STEPS))
     assert_params_close(foreach_params, loop_params)
     assert_states_close(foreach, loop)
 
@@ -62,15 +62,15 @@ def test_state_dict_cross_load(entry: DBEntry, config: dict[str, Any], direction
     params = make_params(entry, torch.float64)
     straight = clone_params(params)
     source = build(source_cls, entry, params, config, "loop")
-    run(source, params, range(10), needs_closure=entry.inputs.needs_closure)
+    run_entry(entry, source, params, range(10))
 
     resumed_params = clone_params(params)
     target = build(target_cls, entry, resumed_params, config, "loop")
     target.load_state_dict(source.state_dict())
-    run(target, resumed_params, range(10, 20), needs_closure=entry.inputs.needs_closure)
+    run_entry(entry, target, resumed_params, range(10, 20))
 
     uninterrupted = build(source_cls, entry, straight, config, "loop")
-    run(uninterrupted, straight, range(20), needs_closure=entry.inputs.needs_closure)
+    run_entry(entry, uninterrupted, straight, range(20))
     assert_params_close(resumed_params, straight)
 
 
@@ -78,7 +78,7 @@ def test_state_dict_cross_load(entry: DBEntry, config: dict[str, Any], direction
 def test_state_dict_round_trip(entry: DBEntry, config: dict[str, Any]) -> None:
     params = make_params(entry, torch.float64)
     opt = build(entry.cls, entry, params, config, "loop")
-    run(opt, params, range(5), needs_closure=entry.inputs.needs_closure)
+    run_entry(entry, opt, params, range(5))
     saved = opt.state_dict()
     fresh = build(entry.cls, entry, clone_params(params), config, "loop")
     fresh.load_state_dict(saved)
@@ -101,10 +101,10 @@ def test_preinitialize_equals_lazy(entry: DBEntry, config: dict[str, Any], execu
     eager = build(entry.cls, entry, eager_params, config, executor)
     eager.preinitialize()
     keys_before = {id(p): sorted(eager.state[p]) for p in eager_params}
-    run(eager, eager_params, range(1), needs_closure=entry.inputs.needs_closure)
+    run_entry(entry, eager, eager_params, range(1))
     assert {id(p): sorted(eager.state[p]) for p in eager_params} == keys_before, "first step added state"
-    run(eager, eager_params, range(1, STEPS), needs_closure=entry.inputs.needs_closure)
-    run(lazy, lazy_params, range(STEPS), needs_closure=entry.inputs.needs_closure)
+    run_entry(entry, eager, eager_params, range(1, STEPS))
+    run_entry(entry, lazy, lazy_params, range(STEPS))
     assert_params_close(eager_params, lazy_params)
 
 
@@ -115,7 +115,7 @@ def test_param_without_grad_is_untouched(entry: DBEntry, config: dict[str, Any])
     before = frozen.detach().clone()
     opt = build(entry.cls, entry, params + [frozen], config, "loop")
     for step in range(5):
-        run(opt, params, range(step, step + 1), needs_closure=entry.inputs.needs_closure)
+        run_entry(entry, opt, params, range(step, step + 1))
         assert frozen.grad is None
     assert torch.equal(frozen.detach(), before)
     assert len(opt.state.get(frozen, {})) == 0
@@ -132,8 +132,8 @@ def test_maximize_flips_direction(entry: DBEntry, config: dict[str, Any]) -> Non
     flipped_params = clone_params(params)
     minimizing = build(entry.cls, entry, params, config, "loop")
     maximizing = build(entry.cls, entry, flipped_params, {**config, "maximize": True}, "loop")
-    run(minimizing, params, range(10), needs_closure=entry.inputs.needs_closure)
-    run(maximizing, flipped_params, range(10), negate=True, needs_closure=entry.inputs.needs_closure)
+    run_entry(entry, minimizing, params, range(10))
+    run_entry(entry, maximizing, flipped_params, range(10), negate=True)
     assert_params_close(flipped_params, params)
 
 
