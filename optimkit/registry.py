@@ -47,6 +47,9 @@ class OptimizerSpec:
         supports_complex: complex parameters are updated (as real views).
         supports_sparse: sparse gradients are accepted.
         torch_name: the ``torch.optim`` class this one reproduces, ``None`` if it has none.
+        namespace: which facade the class belongs to: ``"optim"`` (torch's API,
+            :mod:`optimkit.optim`) or ``"cerebras"`` (Cerebras' API, :mod:`optimkit.cerebras.optim`).
+            Each namespace has its own names, so ``"adamw"`` can name a class in both.
     """
 
     name: str
@@ -60,6 +63,7 @@ class OptimizerSpec:
     supports_complex: bool = True
     supports_sparse: bool = False
     torch_name: str | None = None
+    namespace: str = "optim"
 
     def capabilities(self) -> dict[str, bool]:
         """The boolean flags of this spec, by name (for tables and the test database)."""
@@ -75,6 +79,15 @@ class OptimizerSpec:
 
 
 _OPTIMIZERS: dict[str, OptimizerSpec] = {}
+# One name table per facade; the module that registers a namespace's classes when imported.
+_NAMESPACES: dict[str, dict[str, OptimizerSpec]] = {"optim": _OPTIMIZERS, "cerebras": {}}
+_NAMESPACE_MODULES = {"optim": "optimkit.optim", "cerebras": "optimkit.cerebras.optim"}
+
+
+def _table(namespace: str) -> dict[str, OptimizerSpec]:
+    if namespace not in _NAMESPACES:
+        raise ValueError(f"unknown optimizer namespace {namespace!r} (known: {', '.join(_NAMESPACES)})")
+    return _NAMESPACES[namespace]
 
 
 def register_optimizer(
@@ -89,19 +102,22 @@ def register_optimizer(
     supports_complex: bool = True,
     supports_sparse: bool = False,
     torch_name: str | None = None,
+    namespace: str = "optim",
 ) -> Callable[[_T], _T]:
-    """Class decorator that records an optimizer in the registry under ``name``.
+    """Class decorator that records an optimizer in the registry under ``name``
+    (in the table of ``namespace``).
 
     Raises:
         ValueError: when ``name`` is already taken by another class.
     """
     key = name.lower()
+    table = _table(namespace)
 
     def decorate(cls: _T) -> _T:
-        existing = _OPTIMIZERS.get(key)
+        existing = table.get(key)
         if existing is not None and existing.cls is not cls:
             raise ValueError(f"optimizer name {name!r} is already registered to {existing.cls!r}")
-        _OPTIMIZERS[key] = OptimizerSpec(
+        table[key] = OptimizerSpec(
             name=key,
             cls=cls,
             description=description,
@@ -113,48 +129,53 @@ def register_optimizer(
             supports_complex=supports_complex,
             supports_sparse=supports_sparse,
             torch_name=torch_name,
+            namespace=namespace,
         )
         return cls
 
     return decorate
 
 
-def _populate() -> None:
+def _populate(namespace: str = "optim") -> dict[str, OptimizerSpec]:
     # Registration happens as a side effect of importing the modules that define the classes.
-    importlib.import_module("optimkit.optim")
+    table = _table(namespace)
+    importlib.import_module(_NAMESPACE_MODULES[namespace])
+    return table
 
 
-def optimizer_specs() -> list[OptimizerSpec]:
-    """Every registered optimizer, sorted by name."""
-    _populate()
-    return [_OPTIMIZERS[key] for key in sorted(_OPTIMIZERS)]
+def optimizer_specs(namespace: str = "optim") -> list[OptimizerSpec]:
+    """Every optimizer registered in ``namespace``, sorted by name."""
+    table = _populate(namespace)
+    return [table[key] for key in sorted(table)]
 
 
-def list_optimizers(pattern: str = "*") -> list[str]:
+def list_optimizers(pattern: str = "*", namespace: str = "optim") -> list[str]:
     """Registered optimizer names matching a shell-style ``pattern`` (case-insensitive).
 
     Example:
         >>> from optimkit.registry import list_optimizers
         >>> list_optimizers("sgd")
         ['sgd']
+        >>> list_optimizers("adam*", namespace="cerebras")
+        ['adam', 'adamax', 'adamw']
     """
-    _populate()
-    return sorted(name for name in _OPTIMIZERS if fnmatch.fnmatchcase(name, pattern.lower()))
+    table = _populate(namespace)
+    return sorted(name for name in table if fnmatch.fnmatchcase(name, pattern.lower()))
 
 
-def get_optimizer(name: str) -> OptimizerSpec:
-    """The spec registered under ``name`` (case-insensitive).
+def get_optimizer(name: str, namespace: str = "optim") -> OptimizerSpec:
+    """The spec registered under ``name`` (case-insensitive) in ``namespace``.
 
     Raises:
         KeyError: naming the closest registered names when ``name`` is unknown.
     """
-    _populate()
+    table = _populate(namespace)
     key = name.lower()
-    if key not in _OPTIMIZERS:
-        close = difflib.get_close_matches(key, list(_OPTIMIZERS), n=3)
+    if key not in table:
+        close = difflib.get_close_matches(key, list(table), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown optimizer {name!r}{hint} (known: {', '.join(sorted(_OPTIMIZERS))})")
-    return _OPTIMIZERS[key]
+        raise KeyError(f"unknown optimizer {name!r}{hint} (known: {', '.join(sorted(table))})")
+    return table[key]
 
 
 def _spec_for_class(cls: type) -> OptimizerSpec | None:
@@ -169,3 +190,121 @@ def _spec_for_class(cls: type) -> OptimizerSpec | None:
 def describe(spec: OptimizerSpec) -> dict[str, Any]:
     """A plain-data row for tables: name, class, description and capabilities."""
     return {"name": spec.name, "class": spec.cls.__name__, "description": spec.description, **spec.capabilities()}
+
+
+# --------------------------------------------------------------------------------------------
+# Learning-rate (and other hyperparameter) schedulers
+# --------------------------------------------------------------------------------------------
+
+__all__ += ["SchedulerSpec", "register_scheduler", "list_schedulers", "get_scheduler", "scheduler_specs"]
+
+
+@dataclass(frozen=True)
+class SchedulerSpec:
+    """What the project knows about one scheduler class.
+
+    Attributes:
+        name: registry key, lower case (``"onecyclelr"``).
+        cls: the scheduler class.
+        description: one line for tables and ``optimkit list``.
+        torch_name: the ``torch.optim.lr_scheduler`` class this one reproduces, ``None`` if none.
+        namespace: the facade the class belongs to: ``"optim"`` (torch's signatures,
+            :mod:`optimkit.optim.lr_scheduler`) or ``"cerebras"`` (Cerebras' signatures,
+            :mod:`optimkit.cerebras.optim.lr_scheduler`). Names are unique within a namespace, so
+            both facades can have a ``"steplr"``.
+    """
+
+    name: str
+    cls: type
+    description: str
+    torch_name: str | None = None
+    namespace: str = "optim"
+
+
+# One dict per namespace; ``_SCHEDULERS`` is the default ("optim") one.
+_SCHEDULERS: dict[str, SchedulerSpec] = {}
+_SCHEDULER_NAMESPACES: dict[str, dict[str, SchedulerSpec]] = {"optim": _SCHEDULERS, "cerebras": {}}
+
+# The modules whose import registers each namespace's classes.
+_SCHEDULER_MODULES: dict[str, tuple[str, ...]] = {
+    "optim": ("optimkit.optim", "optimkit.optim.lr_scheduler", "optimkit.optim.swa_utils"),
+    "cerebras": ("optimkit.cerebras.optim.lr_scheduler",),
+}
+
+
+def _scheduler_namespace(namespace: str) -> dict[str, SchedulerSpec]:
+    if namespace not in _SCHEDULER_NAMESPACES:
+        raise ValueError(f"unknown scheduler namespace {namespace!r} (known: {', '.join(sorted(_SCHEDULER_NAMESPACES))})")
+    return _SCHEDULER_NAMESPACES[namespace]
+
+
+def register_scheduler(
+    name: str, *, description: str, torch_name: str | None = None, namespace: str = "optim"
+) -> Callable[[_T], _T]:
+    """Class decorator that records a scheduler in the registry under ``name`` (in ``namespace``).
+
+    Raises:
+        ValueError: when ``name`` is already taken by another class in the same namespace.
+
+    Example:
+        >>> from optimkit.registry import get_scheduler
+        >>> get_scheduler("StepLR").torch_name
+        'StepLR'
+    """
+    key = name.lower()
+    table = _scheduler_namespace(namespace)
+
+    def decorate(cls: _T) -> _T:
+        existing = table.get(key)
+        if existing is not None and existing.cls is not cls:
+            raise ValueError(f"scheduler name {name!r} is already registered to {existing.cls!r}")
+        table[key] = SchedulerSpec(
+            name=key, cls=cls, description=description, torch_name=torch_name, namespace=namespace
+        )
+        return cls
+
+    return decorate
+
+
+def _populate_schedulers(namespace: str = "optim") -> None:
+    # Scheduler classes register themselves when the modules that define them import.
+    for module in _SCHEDULER_MODULES.get(namespace, ()):
+        importlib.import_module(module)
+
+
+def scheduler_specs(namespace: str = "optim") -> list[SchedulerSpec]:
+    """Every scheduler registered in ``namespace``, sorted by name."""
+    _populate_schedulers(namespace)
+    table = _scheduler_namespace(namespace)
+    return [table[key] for key in sorted(table)]
+
+
+def list_schedulers(pattern: str = "*", namespace: str = "optim") -> list[str]:
+    """Registered scheduler names matching a shell-style ``pattern`` (case-insensitive).
+
+    Example:
+        >>> from optimkit.registry import list_schedulers
+        >>> list_schedulers("cosine*")
+        ['cosineannealinglr', 'cosineannealingwarmrestarts']
+        >>> list_schedulers("cosinedecay*", namespace="cerebras")
+        ['cosinedecaylr', 'cosinedecaywd']
+    """
+    _populate_schedulers(namespace)
+    table = _scheduler_namespace(namespace)
+    return sorted(name for name in table if fnmatch.fnmatchcase(name, pattern.lower()))
+
+
+def get_scheduler(name: str, namespace: str = "optim") -> SchedulerSpec:
+    """The scheduler spec registered under ``name`` (case-insensitive) in ``namespace``.
+
+    Raises:
+        KeyError: naming the closest registered names when ``name`` is unknown.
+    """
+    _populate_schedulers(namespace)
+    table = _scheduler_namespace(namespace)
+    key = name.lower()
+    if key not in table:
+        close = difflib.get_close_matches(key, list(table), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise KeyError(f"unknown scheduler {name!r}{hint} (known: {', '.join(sorted(table))})")
+    return table[key]

@@ -51,6 +51,17 @@ class OptimizerInputs:
     needs_closure: bool = False
     # Gradients are sparse COO tensors (SparseAdam); the harness makes sparse ones.
     sparse_grads: bool = False
+    # The tolerance of test_foreach_equals_loop where torch's own foreach and for-loop
+    # implementations differ by more than rounding (ASGD: eta in float32 vs float64 arithmetic);
+    # None: the usual TOLERANCES.
+    foreach_loop_tolerance: dict[str, float] | None = None
+    # torch creates every parameter's state in the constructor (Adagrad), so a parameter that never
+    # gets a gradient still has its initial state; it must stay exactly that.
+    eager_state: bool = False
+    # test_differentiable_gradcheck fills every state with random values in [0.5, 1.5); this maps
+    # them (by state name) into the region where the update is defined, e.g. centered RMSprop
+    # needs square_avg >= grad_avg**2. None: use them as they are.
+    gradcheck_states: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -35,12 +36,26 @@ def build(factory: Callable[..., torch.optim.Optimizer], entry: DBEntry, params:
           config: dict[str, Any], executor: str) -> torch.optim.Optimizer:
     """Two parameter groups with different options: the first takes ``config``, the second
     ``config`` overridden by the entry's ``second_group`` options."""
-    kwargs = {**config, **EXECUTORS[executor]}
+    kwargs = {**config, **_executor_kwargs(factory, executor)}
     if entry.inputs.second_group is None:
         return factory(params, **kwargs)
     split = max(1, len(params) // 2)
     groups = [{"params": params[:split]}, {"params": params[split:], **entry.inputs.second_group}]
     return factory(groups, **kwargs)
+
+
+def _executor_kwargs(factory: Callable[..., Any], executor: str) -> dict[str, Any]:
+    """The constructor flags selecting ``executor``. An optimizer without a ``foreach`` argument
+    (SparseAdam) only has its per-tensor loop, which it runs without being told."""
+    kwargs = dict(EXECUTORS[executor])
+    if executor == "loop":
+        try:
+            accepted = inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            return kwargs
+        if "foreach" not in accepted and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+            kwargs.pop("foreach", None)
+    return kwargs
 
 
 def _sparse_like(p: Tensor, generator: torch.Generator) -> Tensor:
@@ -105,14 +120,18 @@ def run_entry(entry: DBEntry, optimizer: torch.optim.Optimizer, params: list[Ten
     run(optimizer, params, steps, needs_closure=entry.inputs.needs_closure, sparse=entry.inputs.sparse_grads, **kwargs)
 
 
-def assert_params_close(actual: list[Tensor], expected: list[Tensor]) -> None:
+def assert_params_close(actual: list[Tensor], expected: list[Tensor],
+                        tolerance: dict[str, float] | None = None) -> None:
+    """Close parameters: :data:`TOLERANCES` by dtype, unless ``tolerance`` is given."""
     for a, e in zip(actual, expected):
-        tol = TOLERANCES[torch.float64 if a.dtype in (torch.float64, torch.complex128) else torch.float32]
+        tol = tolerance or TOLERANCES[torch.float64 if a.dtype in (torch.float64, torch.complex128) else torch.float32]
         torch.testing.assert_close(a.detach(), e.detach(), **tol)
 
 
-def assert_states_close(ours: torch.optim.Optimizer, theirs: torch.optim.Optimizer) -> None:
-    """Same state keys per parameter, and close values (dtype and device included)."""
+def assert_states_close(ours: torch.optim.Optimizer, theirs: torch.optim.Optimizer,
+                        tolerance: dict[str, float] | None = None) -> None:
+    """Same state keys per parameter, and close values (dtype and device included); values are
+    compared with :data:`TOLERANCES` by dtype, unless ``tolerance`` is given."""
     ours_state = ours.state_dict()["state"]
     theirs_state = theirs.state_dict()["state"]
     assert ours_state.keys() == theirs_state.keys()
@@ -120,10 +139,26 @@ def assert_states_close(ours: torch.optim.Optimizer, theirs: torch.optim.Optimiz
         actual = ours_state[index]
         assert list(actual) == list(expected), f"state keys of param {index}: {list(actual)} != {list(expected)}"
         for key, value in expected.items():
-            if isinstance(value, Tensor):
-                assert actual[key].dtype == value.dtype, (key, actual[key].dtype, value.dtype)
-                assert actual[key].device == value.device, key
-                tol = TOLERANCES[torch.float64 if value.dtype in (torch.float64, torch.complex128) else torch.float32]
-                torch.testing.assert_close(actual[key], value, **tol)
-            else:
-                assert actual[key] == value, key
+            _assert_state_value_close(actual[key], value, key, tolerance)
+
+
+def _assert_state_value_close(actual: Any, value: Any, key: Any, tolerance: dict[str, float] | None) -> None:
+    """One state entry: tensors close (same dtype and device), lists and tuples element by element
+    (LBFGS keeps lists of tensors), floats close and of the same type, anything else equal."""
+    if isinstance(value, Tensor):
+        assert isinstance(actual, Tensor), (key, type(actual))
+        assert actual.dtype == value.dtype, (key, actual.dtype, value.dtype)
+        assert actual.device == value.device, key
+        tol = tolerance or TOLERANCES[
+            torch.float64 if value.dtype in (torch.float64, torch.complex128) else torch.float32]
+        torch.testing.assert_close(actual, value, **tol)
+    elif isinstance(value, (list, tuple)):
+        assert type(actual) is type(value) and len(actual) == len(value), (key, actual, value)
+        for index, (a, e) in enumerate(zip(actual, value)):
+            _assert_state_value_close(a, e, (key, index), tolerance)
+    elif isinstance(value, float):
+        assert isinstance(actual, (int, float)) and not isinstance(actual, bool), (key, type(actual))
+        tol = tolerance or TOLERANCES[torch.float64]
+        assert abs(actual - value) <= tol["atol"] + tol["rtol"] * abs(value), (key, actual, value)
+    else:
+        assert actual == value, key

@@ -29,6 +29,8 @@ __all__ = [
     "beta_at",
     "tensor_hyperparameter",
     "check_fused_flags",
+    "capturable_devices",
+    "check_capturable_devices",
     "LR",
     "EPS",
     "WEIGHT_DECAY",
@@ -104,6 +106,31 @@ def check_fused_flags(*, fused: bool | None, foreach: bool | None, differentiabl
     if foreach:
         raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
 
+
+
+def capturable_devices(*, supports_xla: bool = True) -> list[str]:
+    """Device types on which torch lets ``capturable=True`` run, in the order its error lists them.
+
+    Some of torch's implementations leave XLA out (Adadelta, the foreach Adamax), so their
+    message does too.
+    """
+    devices = ["cuda", "xpu", "hpu", torch._C._get_privateuse1_backend_name()]
+    if supports_xla:
+        devices.append("xla")
+    return devices
+
+
+def check_capturable_devices(params: Iterable[torch.Tensor], steps: Iterable[torch.Tensor], *,
+                             supports_xla: bool = True) -> None:
+    """torch's check before a capturable step: each parameter and its ``step`` on the same
+    supported device type (``AssertionError``, as torch raises). Skipped while compiling."""
+    if torch.compiler.is_compiling():
+        return
+    devices = capturable_devices(supports_xla=supports_xla)
+    if not all(p.device.type == s.device.type and p.device.type in devices for p, s in zip(params, steps)):
+        raise AssertionError(
+            f"If capturable=True, params and state_steps must be on supported devices: {devices}."
+        )
 
 # Rules most optimizers share, with torch's messages.
 LR = non_negative("lr", "Invalid learning rate: {}")

@@ -15,10 +15,6 @@ from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
 __all__ = ["Adam", "adam_rule"]
 
-# Devices on which torch lets `capturable=True` run (it raises elsewhere, CPU included).
-_CAPTURABLE_DEVICES = ("cuda", "xpu", "hpu", "xla", torch._C._get_privateuse1_backend_name())
-
-
 def adam_rule(
     ops: ListOps,
     params: list[Tensor],
@@ -37,11 +33,15 @@ def adam_rule(
     maximize: bool,
     decoupled_weight_decay: bool,
     tensor_bias_correction: bool,
+    bias_correction: bool = True,
 ) -> None:
-    """The Adam update over lists of tensors (see :class:`Adam` for the math).
+    r"""The Adam update over lists of tensors (see :class:`Adam` for the math).
 
     ``tensor_bias_correction`` keeps the bias corrections as tensors computed from ``step`` on its
     device (capturable and differentiable modes); otherwise they are Python numbers.
+    ``bias_correction=False`` drops both corrections, :math:`\theta_t = \theta_{t-1} - \gamma\,
+    m_t / (\sqrt{\hat v_t} + \epsilon)` (Cerebras' ``AdamW(correct_bias=False)``, the optimizer of
+    the original BERT); torch's classes always correct.
     """
     if maximize:
         grads = ops.neg(grads)
@@ -67,7 +67,14 @@ def adam_rule(
         second_moment = max_exp_avg_sq
 
     denom = ops.sqrt(second_moment)
-    if tensor_bias_correction:
+    if not bias_correction:
+        ops.add_(denom, eps)
+        if isinstance(lr, Tensor):
+            # addcdiv's `value` must be a Python number: scale the numerator by the tensor instead.
+            ops.addcdiv_(params, ops.mul(exp_avg, -lr), denom)
+        else:
+            ops.addcdiv_(params, exp_avg, denom, -lr)
+    elif tensor_bias_correction:
         # step_size = -lr / (1 - beta1^t) and sqrt(1 - beta2^t), as 0-dim tensors next to `step`.
         step_size = ops.pow_base(beta1, step)
         ops.sub_(step_size, 1)
@@ -195,13 +202,9 @@ class Adam(Optimizer):
             raise RuntimeError("`requires_grad` is not supported for `step` in differentiable mode")
         if group["foreach"] and isinstance(group["lr"], Tensor) and not group["capturable"]:
             raise RuntimeError("lr as a Tensor is not supported for capturable=False and foreach=True")
-        if group["capturable"] and not group["fused"] and not torch.compiler.is_compiling():
-            if not all(p.device.type == t.device.type and p.device.type in _CAPTURABLE_DEVICES
-                       for p, t in zip(params, lists["step"])):
-                raise AssertionError(
-                    "If capturable=True, params and state_steps must be on supported devices: "
-                    f"{list(_CAPTURABLE_DEVICES)}."
-                )
+        if group["capturable"] and not group["fused"]:
+            # torch's foreach kernel leaves XLA out of the devices its message lists.
+            v.check_capturable_devices(params, lists["step"], supports_xla=not self._use_foreach(group, params))
         return lists
 
     def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:

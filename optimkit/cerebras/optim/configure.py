@@ -1,0 +1,137 @@
+"""``configure_optimizer``: build a Cerebras optimizer by name from config-file keyword arguments.
+
+Stricter than Cerebras' own factory, which warns about keys it does not know and drops them: here
+an unknown key is an error that lists the valid ones, and each legacy key of Cerebras' older
+configs gets an error naming the key that replaced it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+
+from optimkit.registry import list_optimizers, optimizer_specs
+
+__all__ = ["LEGACY_KEYS", "configure_optimizer", "optimizer_class"]
+
+# Keys of older Cerebras configs -> (the argument that replaced them, how to write it).
+LEGACY_KEYS: dict[str, tuple[str, str]] = {
+    "weight_decay_rate": ("weight_decay", "use weight_decay=<value> instead of weight_decay_rate"),
+    "beta1": ("betas", "use betas=(beta1, beta2) instead of beta1/beta2"),
+    "beta2": ("betas", "use betas=(beta1, beta2) instead of beta1/beta2"),
+    "eps1": ("eps", "use eps=(eps1, eps2) instead of eps1/eps2"),
+    "eps2": ("eps", "use eps=(eps1, eps2) instead of eps1/eps2"),
+    "eta1": ("etas", "use etas=(eta1, eta2) instead of eta1/eta2"),
+    "eta2": ("etas", "use etas=(eta1, eta2) instead of eta1/eta2"),
+    "step_size_min": ("step_sizes", "use step_sizes=(step_size_min, step_size_max) instead of step_size_min/step_size_max"),
+    "step_size_max": ("step_sizes", "use step_sizes=(step_size_min, step_size_max) instead of step_size_min/step_size_max"),
+}
+
+# Config keys that are another name for a constructor argument.
+ALIASES: dict[str, str] = {"learning_rate": "lr"}
+
+# Arguments that a config may give as a schedule (a dict, or a list of dicts) instead of a number;
+# the scheduler built from it (configure_lr_scheduler) sets the real value before the first step.
+SCHEDULABLE = ("lr", "weight_decay")
+
+
+def optimizer_class(optimizer_type: str) -> type[torch.optim.Optimizer]:
+    """The Cerebras optimizer class named ``optimizer_type``, case-insensitively.
+
+    Raises:
+        ValueError: for an unknown name, suggesting the closest names and listing all of them.
+
+    Example:
+        >>> from optimkit.cerebras.optim.configure import optimizer_class
+        >>> optimizer_class("ADAMW").__module__
+        'optimkit.cerebras.optim.optimizers'
+    """
+    names = list_optimizers(namespace="cerebras")
+    key = optimizer_type.lower()
+    if key not in names:
+        close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"unknown optimizer_type {optimizer_type!r}{hint} (valid: {', '.join(names)})")
+    return next(spec.cls for spec in optimizer_specs(namespace="cerebras") if spec.name == key)
+
+
+def _is_schedule(value: Any) -> bool:
+    return isinstance(value, (Mapping, list, tuple)) and not (
+        isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value)
+    )
+
+
+def configure_optimizer(
+    optimizer_type: str,
+    params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+    **kwargs: Any,
+) -> torch.optim.Optimizer:
+    """Build the Cerebras optimizer named ``optimizer_type`` over ``params``.
+
+    The keyword arguments are those of the class's constructor, as they appear in a config file:
+
+    * the name is matched case-insensitively (``"AdamW"``, ``"adamw"``);
+    * ``learning_rate`` is accepted for ``lr``;
+    * a nested ``optim_params`` dict is merged into the other keyword arguments (a key given
+      both ways is an error);
+    * a string holding a number (YAML reads ``1e-3`` as a string) is converted for a numeric
+      argument;
+    * ``learning_rate``/``weight_decay`` may hold a schedule (a dict or a list of dicts): the
+      optimizer is then built with a placeholder (the constructor's default, or 0.0) that the
+      scheduler made from that schedule overwrites;
+    * Cerebras' legacy keys (``weight_decay_rate``, ``beta1``/``beta2``, ``eps1``/``eps2``,
+      ``eta1``/``eta2``, ``step_size_min``/``step_size_max``) raise a ValueError that names the
+      argument replacing them, unless the class takes that key itself (Adafactor's ``beta1``).
+
+    Raises:
+        ValueError: an unknown optimizer name (with close matches), a legacy key, or a key the
+            constructor does not take (listing the valid ones).
+
+    Example:
+        >>> import torch
+        >>> from optimkit.cerebras import configure_optimizer
+        >>> model = torch.nn.Linear(3, 1)
+        >>> opt = configure_optimizer("AdamW", model.parameters(), learning_rate=1e-3, weight_decay=0.01)
+        >>> type(opt).__name__, opt.defaults["lr"], opt.defaults["eps"]
+        ('AdamW', 0.001, 1e-06)
+        >>> configure_optimizer("adamw", model.parameters(), beta1=0.9)
+        Traceback (most recent call last):
+        ...
+        ValueError: AdamW: legacy key 'beta1': use betas=(beta1, beta2) instead of beta1/beta2
+    """
+    cls = optimizer_class(optimizer_type)
+    nested = kwargs.pop("optim_params", None) or {}
+    clash = sorted(set(nested) & set(kwargs))
+    if clash:
+        raise ValueError(f"{cls.__name__}: {', '.join(clash)} given both inside and outside optim_params")
+    given = {**kwargs, **nested}
+
+    signature = inspect.signature(cls.__init__)
+    accepted = [name for name in signature.parameters if name not in ("self", "params")]
+    arguments: dict[str, Any] = {}
+    for key, value in given.items():
+        name = key if key in accepted else ALIASES.get(key, key)
+        if name not in accepted:
+            if key in LEGACY_KEYS and LEGACY_KEYS[key][0] in accepted:
+                raise ValueError(f"{cls.__name__}: legacy key {key!r}: {LEGACY_KEYS[key][1]}")
+            valid = ", ".join(accepted + [alias for alias, target in ALIASES.items() if target in accepted])
+            raise ValueError(f"{cls.__name__} got an unknown key {key!r}; valid keys: {valid}")
+        if name in arguments:
+            raise ValueError(f"{cls.__name__}: {name!r} given twice (as {name!r} and as an alias)")
+        arguments[name] = value
+
+    for name, value in list(arguments.items()):
+        default = signature.parameters[name].default
+        if name in SCHEDULABLE and _is_schedule(value):
+            arguments[name] = 0.0 if default is inspect.Parameter.empty or default is None else default
+        elif isinstance(value, str) and (name in SCHEDULABLE or isinstance(default, (int, float))) \
+                and not isinstance(default, bool):
+            try:
+                arguments[name] = float(value)
+            except ValueError:
+                raise ValueError(f"{cls.__name__}: {name}={value!r} is not a number") from None
+    return cls(params, **arguments)

@@ -1,0 +1,251 @@
+"""ASGD: averaged stochastic gradient descent (Polyak & Juditsky, 1992)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..registry import register_optimizer
+from . import _validation as v
+from ._docs import args_doc
+from ._executor import ListOps, scalar_value
+from .optimizer import Optimizer, ParamsT
+
+__all__ = ["ASGD", "asgd_rule"]
+
+
+def _pick(items: list[Any], flags: list[bool], wanted: bool) -> list[Any]:
+    return [item for item, flag in zip(items, flags) if flag == wanted]
+
+
+def asgd_rule(
+    ops: ListOps,
+    params: list[Tensor],
+    grads: list[Tensor],
+    step: list[Tensor],
+    eta: list[Tensor],
+    mu: list[Tensor],
+    ax: list[Tensor],
+    tensor_eta: list[bool],
+    *,
+    lr: float | Tensor,
+    lambd: float,
+    alpha: float,
+    t0: float,
+    weight_decay: float,
+    maximize: bool,
+    capturable: bool,
+) -> None:
+    """The ASGD update over lists of tensors (see :class:`ASGD` for the math).
+
+    ``eta`` and ``mu`` are 0-dim tensors per parameter. Without ``capturable`` they are read as
+    Python numbers and rewritten from ``step`` with Python arithmetic, as torch does; with it,
+    everything stays on the device as tensor operations.
+
+    ``tensor_eta`` says, per parameter, whether the new ``eta`` is computed from the ``step``
+    tensor itself rather than from its value as a Python float. torch's foreach implementation
+    does the former and its for-loop the latter; with a float32 ``step`` the two differ in the
+    last bits of ``eta`` (float32 vs float64 arithmetic), so ASGD's foreach and for-loop
+    trajectories differ by about 1e-8 relative in torch, and here alike.
+    """
+    if maximize:
+        grads = ops.neg(grads)
+    ops.add_(step, 1)
+    if weight_decay != 0:
+        grads = ops.add(grads, params, alpha=weight_decay)
+
+    if capturable:
+        decay = ops.mul(eta, -lambd)
+        ops.add_(decay, 1)
+        ops.mul_(params, decay)
+        ops.addcmul_(params, grads, eta, value=-1)
+        # No .item() here, so no copy branch: while mu is 1 this equals a copy up to rounding.
+        ops.addcmul_(ax, ops.add(params, ax, alpha=-1), mu)
+
+        # eta = lr / (1 + lambd * lr * step) ** alpha and mu = 1 / max(step - t0, 1), in the
+        # order of operations of torch's capturable for-loop.
+        new_eta = ops.mul(step, lambd * lr)
+        ops.add_(new_eta, 1)
+        ops.pow_(new_eta, alpha)
+        ops.reciprocal_(new_eta)
+        ops.mul_(new_eta, lr)
+        ops.copy_(eta, new_eta)
+        new_mu = ops.add(step, -t0)
+        ops.clamp_(new_mu, min=1)
+        ops.reciprocal_(new_mu)
+        ops.copy_(mu, new_mu)
+        return
+
+    eta_now = [scalar_value(e) for e in eta]
+    ops.mul_(params, [1 - lambd * e for e in eta_now])
+    ops.add_scaled_(params, grads, [-e for e in eta_now])
+
+    # Until averaging starts (mu == 1) the average is a plain copy of the parameter.
+    copying = [scalar_value(m) == 1 for m in mu]
+    ops.copy_(_pick(ax, copying, True), _pick(params, copying, True))
+    averaging_ax, averaging_params = _pick(ax, copying, False), _pick(params, copying, False)
+    if averaging_ax:
+        ops.addcmul_(averaging_ax, ops.add(averaging_params, averaging_ax, alpha=-1), _pick(mu, copying, False))
+
+    steps_now = [scalar_value(s) for s in step]
+    eta_steps = [s if as_tensor else s_now for s, s_now, as_tensor in zip(step, steps_now, tensor_eta)]
+    # The new values pass through a tensor of the default dtype, as in torch (torch.as_tensor):
+    # an eta or mu stored in float64 (a checkpoint loaded onto float64 parameters is cast to
+    # their dtype) still receives float32-rounded values under the float32 default.
+    ops.fill_(eta, [torch.as_tensor(lr / ((1 + lambd * lr * s) ** alpha)) for s in eta_steps])
+    ops.fill_(mu, [torch.as_tensor(1 / max(1, s - t0)) for s in steps_now])
+
+
+def _scalar_dtype() -> torch.dtype:
+    return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+
+
+def _squeezed(lr: float | Tensor) -> float | Tensor:
+    # torch works with a 1-element Tensor lr as a 0-dim one.
+    return lr.squeeze() if isinstance(lr, Tensor) and lr.dim() != 0 else lr
+
+
+_RULES = (v.LR, v.WEIGHT_DECAY)
+
+
+@register_optimizer(
+    "asgd",
+    description="ASGD: SGD with decaying step size and a running (Polyak) average of the parameters.",
+    torch_name="ASGD",
+)
+class ASGD(Optimizer):
+    _rule = staticmethod(asgd_rule)
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | Tensor = 1e-2,
+        lambd: float = 1e-4,
+        alpha: float = 0.75,
+        t0: float = 1e6,
+        weight_decay: float = 0,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
+    ) -> None:
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        v.validate(_RULES, {"lr": lr, "weight_decay": weight_decay})
+        defaults = {
+            "lr": lr,
+            "lambd": lambd,
+            "alpha": alpha,
+            "t0": t0,
+            "weight_decay": weight_decay,
+            "foreach": foreach,
+            "maximize": maximize,
+            "differentiable": differentiable,
+            "capturable": capturable,
+        }
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, default in (("foreach", None), ("maximize", False), ("differentiable", False),
+                                 ("capturable", False)):
+                group.setdefault(key, default)
+            for p in group["params"]:
+                p_state = self.state.get(p, {})
+                # Checkpoints from before these counters were tensors.
+                for key in ("step", "eta", "mu"):
+                    if p_state and not torch.is_tensor(p_state[key]):
+                        p_state[key] = torch.tensor(float(p_state[key]), dtype=_scalar_dtype(), device=p.device)
+
+    def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
+        # Unlike most optimizers, all three counters live on the parameter's device even when
+        # not capturable (torch's choice; the non-capturable step reads them with .item()).
+        dtype = _scalar_dtype()
+        return {
+            "step": torch.zeros((), dtype=dtype, device=p.device),
+            "eta": torch.as_tensor(_squeezed(group["lr"]), dtype=dtype, device=p.device).clone().detach(),
+            "mu": torch.ones((), dtype=dtype, device=p.device),
+            "ax": torch.zeros_like(p, memory_format=torch.preserve_format),
+        }
+
+    def _state_keys(self, group: dict[str, Any]) -> list[str]:
+        return ["step", "eta", "mu", "ax"]
+
+    def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
+        lists = super()._per_param_lists(group, params)
+        foreach = self._use_foreach(group, params)
+        lists["tensor_eta"] = [foreach] * len(params)
+        if group["capturable"] and not torch.compiler.is_compiling():
+            # torch's foreach implementation leaves XLA out of the supported devices.
+            devices = v.capturable_devices(supports_xla=not foreach)
+            if not all(
+                p.device.type == m.device.type == e.device.type == s.device.type and p.device.type in devices
+                for p, m, e, s in zip(params, lists["mu"], lists["eta"], lists["step"])
+            ):
+                raise AssertionError(
+                    "If capturable=True, params, mus, etas, and state_steps must be on supported devices: "
+                    f"{devices}."
+                )
+        return lists
+
+    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "lr": _squeezed(group["lr"]),
+            "lambd": group["lambd"],
+            "alpha": group["alpha"],
+            "t0": group["t0"],
+            "weight_decay": group["weight_decay"],
+            "maximize": group["maximize"],
+            "capturable": group["capturable"],
+        }
+
+
+ASGD.__doc__ = r"""Averaged stochastic gradient descent, as ``torch.optim.ASGD``.
+
+SGD whose step size decays with the number of steps, plus a running average of the iterates
+(Polyak & Juditsky, 1992, "Acceleration of Stochastic Approximation by Averaging"). The
+parameters themselves follow the SGD iterates; the average is kept in the state as ``ax``:
+
+.. math::
+   \begin{aligned}
+   & g_t \leftarrow \pm\nabla_\theta f_t(\theta_{t-1}) + \lambda_{wd}\,\theta_{t-1}
+     \quad(\text{minus when } \textit{maximize}) \\
+   & \theta_t \leftarrow (1 - \lambda\,\eta_{t-1})\,\theta_{t-1} - \eta_{t-1}\, g_t \\
+   & \bar\theta_t \leftarrow \begin{cases} \theta_t & \mu_{t-1} = 1 \\
+       \bar\theta_{t-1} + \mu_{t-1}(\theta_t - \bar\theta_{t-1}) & \text{otherwise} \end{cases} \\
+   & \eta_t \leftarrow \frac{\gamma}{(1 + \lambda\gamma t)^{\alpha}}, \qquad
+     \mu_t \leftarrow \frac{1}{\max(1,\ t - t_0)}
+   \end{aligned}
+
+with learning rate :math:`\gamma`, decay term :math:`\lambda`, power :math:`\alpha`, averaging
+start :math:`t_0`, weight decay :math:`\lambda_{wd}`, :math:`\eta_0 = \gamma` and
+:math:`\mu_0 = 1`. State per parameter: ``step``, ``eta`` and ``mu`` (0-dim tensors on the
+parameter's device) and ``ax`` (:math:`\bar\theta`).
+
+""" + args_doc(
+    {
+        "lambd": "lambd (float, optional): decay term; shrinks the weights and the step size over time (default: 1e-4).",
+        "alpha": "alpha (float, optional): power of the step-size decay (default: 0.75).",
+        "t0": "t0 (float, optional): step after which the average starts weighting past iterates (default: 1e6).",
+    },
+    ["params", "lr", "lambd", "alpha", "t0", "weight_decay", "foreach", "maximize", "differentiable", "capturable"],
+    {"lr": 1e-2, "weight_decay": 0},
+) + r"""
+
+Example:
+    >>> import torch
+    >>> from optimkit.optim import ASGD
+    >>> w = torch.nn.Parameter(torch.ones(3))
+    >>> opt = ASGD([w], lr=0.1, t0=2)
+    >>> for _ in range(5):
+    ...     opt.zero_grad()
+    ...     w.pow(2).sum().backward()
+    ...     opt.step()
+    >>> sorted(opt.state[w])
+    ['ax', 'eta', 'mu', 'step']
+    >>> opt.state[w]["mu"]  # 1 / (5 - t0): averaging has started
+    tensor(0.3333)
+"""

@@ -1,0 +1,233 @@
+"""Muon (Jordan et al., 2024): momentum orthogonalised by a Newton–Schulz iteration, for 2-D weights."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..registry import register_optimizer
+from . import _validation as v
+from ._docs import args_doc
+from ._executor import ListOps, squeezed
+from .optimizer import Optimizer, ParamsT
+
+__all__ = ["Muon", "muon_rule", "newton_schulz", "adjusted_lr"]
+
+# The quintic's coefficients and the defaults of Keller Jordan's reference implementation
+# (https://kellerjordan.github.io/posts/muon/), which torch adopts.
+NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+NS_STEPS = 5
+EPS = 1e-7
+
+
+def newton_schulz(
+    ops: ListOps, matrices: list[Tensor], coefficients: tuple[float, float, float], steps: int, eps: float,
+) -> list[Tensor]:
+    """Approximately orthogonalise each matrix: map :math:`G = U S V^\\top` to about
+    :math:`U V^\\top`, in bfloat16.
+
+    Each matrix is scaled to Frobenius norm 1 (so its singular values lie in [0, 1]), then
+    ``steps`` times :math:`X \\leftarrow aX + (bA + cA^2)X` with :math:`A = XX^\\top`. The quintic
+    :math:`a\\sigma + b\\sigma^3 + c\\sigma^5` pushes every singular value towards 1 (the default
+    coefficients trade exact convergence for a steep slope at 0). A tall matrix is transposed
+    first so that :math:`A` is the smaller Gram matrix.
+
+    Returns new bfloat16 tensors, except that a bfloat16 input is scaled in place and returned
+    (torch does the same).
+    """
+    if steps >= 100:
+        raise ValueError("Number of steps must be less than 100 for computational efficiency")
+    if any(len(m.shape) != 2 for m in matrices):
+        raise ValueError("Input tensor gradient must be a 2D matrix")
+    if len(coefficients) != 3:
+        raise ValueError("Coefficients must be a tuple of exactly 3 values")
+    a, b, c = coefficients
+    tall = [m.size(0) > m.size(1) for m in matrices]
+    xs = [x.T if flip else x for x, flip in zip(ops.to_dtype(matrices, torch.bfloat16), tall)]
+    norms = ops.norm(xs)
+    ops.clamp_min_(norms, eps)
+    ops.div_(xs, norms)
+    for _ in range(steps):
+        gram = ops.matmul(xs, [x.T for x in xs])
+        polynomial = ops.addmm(gram, gram, gram, beta=b, alpha=c)
+        xs = ops.addmm(xs, polynomial, xs, beta=a)
+    return [x.T if flip else x for x, flip in zip(xs, tall)]
+
+
+def adjusted_lr(lr: float | Tensor, adjust_lr_fn: str | None, shape: torch.Size) -> float | Tensor:
+    """The learning rate for an ``A x B`` matrix: ``lr * sqrt(max(1, A/B))`` ("original", the
+    default) or ``0.2 * lr * sqrt(max(A, B))`` ("match_rms_adamw": an update RMS like AdamW's,
+    Liu et al. 2025, "Muon is Scalable for LLM Training")."""
+    rows, cols = shape[:2]
+    if adjust_lr_fn is None or adjust_lr_fn == "original":
+        ratio = math.sqrt(max(1, rows / cols))
+    elif adjust_lr_fn == "match_rms_adamw":
+        ratio = 0.2 * math.sqrt(max(rows, cols))
+    else:
+        ratio = 1.0
+    return lr * ratio
+
+
+def muon_rule(
+    ops: ListOps,
+    params: list[Tensor],
+    grads: list[Tensor],
+    momentum_buffer: list[Tensor],
+    *,
+    lr: float | Tensor,
+    weight_decay: float,
+    momentum: float,
+    nesterov: bool,
+    ns_coefficients: tuple[float, float, float],
+    ns_steps: int,
+    eps: float,
+    adjust_lr_fn: str | None,
+) -> None:
+    """The Muon update over lists of 2-D tensors (see :class:`Muon` for the math)."""
+    if any(g.ndim != 2 for g in grads):
+        raise ValueError("Param gradient must be a 2D matrix")
+    ops.lerp_(momentum_buffer, grads, 1 - momentum)
+    updates = ops.lerp(grads, momentum_buffer, momentum) if nesterov else momentum_buffer
+    updates = newton_schulz(ops, updates, ns_coefficients, ns_steps, eps)
+    scales = [-adjusted_lr(lr, adjust_lr_fn, p.shape) for p in params]
+    ops.mul_(params, 1 - lr * weight_decay)
+    ops.add_scaled_(params, updates, scales)
+
+
+_RULES = (
+    v.non_negative("lr", "Learning rate should be >= 0 but is: {}"),
+    v.non_negative("momentum", "momentum should be >= 0 but is: {}"),
+    v.non_negative("weight_decay", "weight decay should be >= 0 but is: {}"),
+    v.Rule("adjust_lr_fn", lambda value: value is None or value in ("original", "match_rms_adamw"),
+           "Adjust learning rate function {} is not supported"),
+)
+
+
+@register_optimizer(
+    "muon",
+    description="Muon: Nesterov momentum orthogonalised by Newton-Schulz iterations, for 2-D parameters.",
+    has_momentum=True,
+    supports_foreach=False,
+    supports_differentiable=False,
+    supports_complex=False,
+    torch_name="Muon",
+)
+class Muon(Optimizer):
+    _rule = staticmethod(muon_rule)
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        weight_decay: float = 0.1,
+        momentum: float = 0.95,
+        nesterov: bool = True,
+        ns_coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
+        eps: float = EPS,
+        ns_steps: int = NS_STEPS,
+        adjust_lr_fn: str | None = None,
+    ) -> None:
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        v.validate(_RULES, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "adjust_lr_fn": adjust_lr_fn})
+        defaults = {
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "momentum": momentum,
+            "nesterov": nesterov,
+            "ns_coefficients": ns_coefficients,
+            "eps": eps,
+            "ns_steps": ns_steps,
+            "adjust_lr_fn": adjust_lr_fn,
+        }
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.ndim != 2:
+                    raise ValueError(
+                        f"Muon only supports 2D parameters whereas we found a parameter with size: {p.size()}"
+                    )
+
+    def _check_param(self, group: dict[str, Any], p: Tensor) -> None:
+        if torch.is_complex(p):
+            raise RuntimeError("Muon does not support complex parameters")
+        if p.grad is not None and p.grad.is_sparse:
+            raise RuntimeError("Muon does not support sparse gradients")
+
+    def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
+        return {"momentum_buffer": torch.zeros_like(p, memory_format=torch.preserve_format)}
+
+    def _state_keys(self, group: dict[str, Any]) -> list[str]:
+        return ["momentum_buffer"]
+
+    def _use_foreach(self, group: dict[str, Any], params: list[Tensor]) -> bool:
+        # torch's Muon has a per-matrix implementation only (no foreach flag); so has this one,
+        # on every device.
+        return False
+
+    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "lr": squeezed(group["lr"]),
+            "weight_decay": group["weight_decay"],
+            "momentum": group["momentum"],
+            "nesterov": group["nesterov"],
+            "ns_coefficients": group["ns_coefficients"],
+            "ns_steps": group["ns_steps"],
+            "eps": group["eps"],
+            "adjust_lr_fn": group["adjust_lr_fn"],
+        }
+
+
+Muon.__doc__ = r"""Muon (Jordan et al., 2024, "Muon: An optimizer for hidden layers in neural networks"), as
+``torch.optim.Muon``: for 2-D parameters only.
+
+.. math::
+   \begin{aligned}
+   & B_t \leftarrow \mu B_{t-1} + (1 - \mu)\, g_t \\
+   & M_t \leftarrow \begin{cases} (1-\mu)\, g_t + \mu B_t & \textit{nesterov} \\ B_t & \text{otherwise} \end{cases} \\
+   & O_t \leftarrow \mathrm{NS}^{(a,b,c)}_k\big(M_t / \max(\lVert M_t\rVert_F, \varepsilon)\big), \qquad
+     \mathrm{NS}: X \leftarrow aX + (bA + cA^2)X,\ A = XX^\top,\ k \text{ times (in bfloat16)} \\
+   & \theta_t \leftarrow (1 - \gamma\lambda)\,\theta_{t-1} - \tilde\gamma\, O_t, \qquad
+     \tilde\gamma = \begin{cases} \gamma\sqrt{\max(1, A/B)} & \text{"original" (default)} \\
+                    0.2\,\gamma\sqrt{\max(A, B)} & \text{"match\_rms\_adamw"} \end{cases}
+   \end{aligned}
+
+for an :math:`A \times B` parameter, with learning rate :math:`\gamma`, momentum :math:`\mu`
+and weight decay :math:`\lambda` (decoupled). The momentum buffer is an exponential moving
+average, as in torch. :math:`O_t` is close to the orthogonal factor :math:`UV^\top` of
+:math:`M_t = USV^\top`: every direction of the update gets about the same size. Biases,
+embeddings and other non-matrix parameters belong with another optimizer (AdamW, say).
+
+State per parameter: ``momentum_buffer``. Complex parameters and sparse gradients are rejected.
+
+""" + args_doc(
+    {
+        "params": "params (iterable): 2-D tensors, or dicts defining parameter groups of them, or (name, tensor) pairs.",
+        "lr": "lr (float, Tensor, optional): learning rate (default: 1e-3).",
+        "weight_decay": "weight_decay (float, optional): decoupled weight decay, scaled by lr (default: 0.1).",
+        "momentum": "momentum (float, optional): momentum factor :math:`\\mu` (default: 0.95).",
+        "nesterov": "nesterov (bool, optional): orthogonalise the Nesterov look-ahead instead of the buffer (default: True).",
+        "ns_coefficients": "ns_coefficients (Tuple[float, float, float], optional): the quintic's :math:`(a, b, c)` (default: (3.4445, -4.775, 2.0315)).",
+        "eps": "eps (float, optional): floor of the norm the update is divided by (default: 1e-7).",
+        "ns_steps": "ns_steps (int, optional): Newton–Schulz iterations, fewer than 100 (default: 5).",
+        "adjust_lr_fn": "adjust_lr_fn (str, optional): ``\"original\"`` or ``\"match_rms_adamw\"``; ``None`` means ``\"original\"`` (default: None).",
+    },
+    ["params", "lr", "weight_decay", "momentum", "nesterov", "ns_coefficients", "eps", "ns_steps", "adjust_lr_fn"],
+    {},
+) + r"""
+
+Example:
+    >>> import torch
+    >>> from optimkit.optim import AdamW, Muon
+    >>> model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    >>> matrices = [p for p in model.parameters() if p.ndim == 2]
+    >>> others = [p for p in model.parameters() if p.ndim != 2]
+    >>> muon, adamw = Muon(matrices, lr=0.02), AdamW(others, lr=3e-4)
+    >>> model(torch.randn(4, 8)).pow(2).mean().backward()
+    >>> muon.step(); adamw.step()
+    >>> sorted(muon.state[model[0].weight])
+    ['momentum_buffer']
+"""

@@ -1,0 +1,224 @@
+"""RMSprop (Hinton, 2012): the gradient divided by a running root mean square of its past values,
+optionally centered (Graves, 2013) and with momentum."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..registry import register_optimizer
+from . import _validation as v
+from ._docs import args_doc
+from ._executor import ListOps, scalar_value
+from .optimizer import Optimizer, ParamsT, scalar_step_tensor
+
+__all__ = ["RMSprop", "rmsprop_rule"]
+
+
+def rmsprop_rule(
+    ops: ListOps,
+    params: list[Tensor],
+    grads: list[Tensor],
+    step: list[Tensor],
+    square_avg: list[Tensor],
+    momentum_buffer: list[Tensor] | None = None,
+    grad_avg: list[Tensor] | None = None,
+    *,
+    lr: float | Tensor,
+    alpha: float,
+    eps: float,
+    weight_decay: float,
+    momentum: float,
+    centered: bool,
+    maximize: bool,
+    capturable: bool,
+) -> None:
+    """The RMSprop update over lists of tensors (see :class:`RMSprop` for the math)."""
+    if maximize:
+        grads = ops.neg(grads)
+    ops.add_(step, 1)
+    if weight_decay != 0:
+        grads = ops.add(grads, params, alpha=weight_decay)
+
+    ops.mul_(square_avg, alpha)
+    ops.addcmul_(square_avg, grads, grads, value=1 - alpha)
+    if centered:
+        assert grad_avg is not None
+        ops.lerp_(grad_avg, grads, 1 - alpha)
+        # The variance estimate E[g^2] - E[g]^2 instead of the raw second moment.
+        avg = ops.clone(square_avg)
+        ops.addcmul_(avg, grad_avg, grad_avg, value=-1)
+        if ops.differentiable:
+            avg = ops.sqrt(avg)  # sqrt's backward reads its output, which `eps` is added to next
+        else:
+            ops.sqrt_(avg)
+    else:
+        avg = ops.sqrt(square_avg)
+    ops.add_(avg, eps)
+
+    # torch reads a Tensor lr's value, except where that would break graph capture (capturable).
+    # We also keep it a tensor when autograd tracks it, so meta-gradients reach it (torch's
+    # for-loop raises a TypeError there instead).
+    keep_tensor_lr = isinstance(lr, Tensor) and (capturable or lr.requires_grad)
+    if momentum > 0:
+        assert momentum_buffer is not None
+        ops.mul_(momentum_buffer, momentum)
+        ops.addcdiv_(momentum_buffer, grads, avg)
+        if keep_tensor_lr:
+            ops.add_(params, ops.mul(momentum_buffer, -lr))
+        else:
+            ops.add_(params, momentum_buffer, alpha=-scalar_value(lr))
+    elif keep_tensor_lr:
+        ops.div_(avg, -lr)
+        ops.addcdiv_(params, grads, avg)
+    else:
+        ops.addcdiv_(params, grads, avg, value=-scalar_value(lr))
+
+
+_RULES = (
+    v.LR,
+    v.EPS,
+    v.non_negative("momentum", "Invalid momentum value: {}"),
+    v.WEIGHT_DECAY,
+    v.non_negative("alpha", "Invalid alpha value: {}"),
+)
+
+
+@register_optimizer(
+    "rmsprop",
+    description="RMSprop: steps scaled by a running RMS of the gradient, optionally centered and with momentum.",
+    has_momentum=True,
+    torch_name="RMSprop",
+)
+class RMSprop(Optimizer):
+    _rule = staticmethod(rmsprop_rule)
+
+    # torch's RMSprop takes its flags positionally (no `*`), unlike most of torch.optim.
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | Tensor = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        capturable: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        v.validate(
+            _RULES,
+            {"lr": lr, "eps": eps, "momentum": momentum, "weight_decay": weight_decay, "alpha": alpha},
+        )
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "alpha": alpha,
+            "eps": eps,
+            "centered": centered,
+            "weight_decay": weight_decay,
+            "capturable": capturable,
+            "foreach": foreach,
+            "maximize": maximize,
+            "differentiable": differentiable,
+        }
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, default in (
+                ("momentum", 0), ("centered", False), ("foreach", None), ("maximize", False),
+                ("differentiable", False), ("capturable", False),
+            ):
+                group.setdefault(key, default)
+            for p in group["params"]:
+                p_state = self.state.get(p, {})
+                # Old checkpoints stored `step` as a Python number.
+                if p_state and not torch.is_tensor(p_state["step"]):
+                    fresh = scalar_step_tensor(p, on_device=group["capturable"])
+                    p_state["step"] = fresh.fill_(float(p_state["step"]))
+
+    def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "step": scalar_step_tensor(p, on_device=group["capturable"]),
+            "square_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+        }
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        if group["centered"]:
+            state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        return state
+
+    def _state_keys(self, group: dict[str, Any]) -> list[str]:
+        keys = ["step", "square_avg"]
+        if group["momentum"] > 0:
+            keys.append("momentum_buffer")
+        if group["centered"]:
+            keys.append("grad_avg")
+        return keys
+
+    def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
+        lists = super()._per_param_lists(group, params)
+        if group["capturable"]:
+            v.check_capturable_devices(params, lists["step"])
+        return lists
+
+    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
+        return {key: group[key] for key in
+                ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize", "capturable")}
+
+
+RMSprop.__doc__ = r"""RMSprop (Hinton, 2012, lecture 6e of "Neural Networks for Machine Learning"), as
+``torch.optim.RMSprop``.
+
+.. math::
+   \begin{aligned}
+   & g_t \leftarrow \pm\nabla_\theta f_t(\theta_{t-1}) + \lambda\theta_{t-1}
+     \quad(\text{minus when } \textit{maximize}) \\
+   & v_t \leftarrow \alpha v_{t-1} + (1-\alpha) g_t^2 \\
+   & \textbf{if } \textit{centered}: \quad
+     \bar g_t \leftarrow \alpha \bar g_{t-1} + (1-\alpha) g_t, \qquad
+     \tilde v_t \leftarrow v_t - \bar g_t^2 \qquad \textbf{else}: \quad \tilde v_t \leftarrow v_t \\
+   & \textbf{if } \mu > 0: \quad b_t \leftarrow \mu b_{t-1} + \frac{g_t}{\sqrt{\tilde v_t} + \epsilon},
+     \quad \theta_t \leftarrow \theta_{t-1} - \gamma b_t \\
+   & \textbf{else}: \quad \theta_t \leftarrow \theta_{t-1} - \gamma\, \frac{g_t}{\sqrt{\tilde v_t} + \epsilon}
+   \end{aligned}
+
+with learning rate :math:`\gamma`, smoothing constant :math:`\alpha`, momentum :math:`\mu` and
+weight decay :math:`\lambda`. Centering (Graves, 2013, "Generating Sequences With Recurrent Neural
+Networks") divides by an estimate of the gradient's standard deviation instead of its RMS. State per
+parameter: ``step``, ``square_avg`` (:math:`v`), ``momentum_buffer`` (:math:`b`, only when
+``momentum > 0``) and ``grad_avg`` (:math:`\bar g`, only when centered).
+
+""" + args_doc(
+    {
+        "lr": "lr (float, Tensor, optional): learning rate :math:`\\gamma` (default: 1e-2).",
+        "alpha": "alpha (float, optional): smoothing constant :math:`\\alpha` of the running averages (default: 0.99).",
+        "momentum": "momentum (float, optional): momentum factor :math:`\\mu` (default: 0).",
+        "centered": "centered (bool, optional): divide by the running standard deviation of the gradient rather than its RMS (default: False).",
+        "capturable": "capturable (bool, optional): keep ``step`` (and a Tensor ``lr``) on the parameters' device so the step can be captured in a CUDA graph (default: False).",
+    },
+    ["params", "lr", "alpha", "eps", "weight_decay", "momentum", "centered", "capturable", "foreach", "maximize",
+     "differentiable"],
+    {"eps": 1e-8, "weight_decay": 0},
+) + r"""
+
+Example:
+    >>> import torch
+    >>> from optimkit.optim import RMSprop
+    >>> model = torch.nn.Linear(4, 1)
+    >>> opt = RMSprop(model.parameters(), lr=1e-2, momentum=0.9, centered=True)
+    >>> model(torch.randn(8, 4)).pow(2).mean().backward()
+    >>> opt.step()
+    >>> list(opt.state[model.weight])
+    ['step', 'square_avg', 'momentum_buffer', 'grad_avg']
+    >>> opt.state_names_to_sparsify()
+    ['square_avg', 'momentum_buffer', 'grad_avg']
+"""

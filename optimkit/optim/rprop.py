@@ -1,0 +1,197 @@
+"""Rprop: resilient backpropagation (Riedmiller & Braun, 1993)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..registry import register_optimizer
+from . import _validation as v
+from ._docs import args_doc
+from ._executor import ListOps, scalar_value
+from .optimizer import Optimizer, ParamsT, scalar_step_tensor
+
+__all__ = ["Rprop", "rprop_rule"]
+
+
+def rprop_rule(
+    ops: ListOps,
+    params: list[Tensor],
+    grads: list[Tensor],
+    step: list[Tensor],
+    prev: list[Tensor],
+    step_size: list[Tensor],
+    *,
+    etaminus: float,
+    etaplus: float,
+    step_size_min: float,
+    step_size_max: float,
+    maximize: bool,
+) -> None:
+    """The Rprop update over lists of tensors (see :class:`Rprop` for the math).
+
+    Each element compares the sign of its gradient with the one it kept from the previous step:
+    agreement grows its own step size, disagreement shrinks it and skips the move (the kept
+    gradient becomes 0, so the next step neither grows nor shrinks).
+    """
+    if maximize:
+        grads = ops.neg(grads)
+    ops.add_(step, 1)
+
+    # `prev` comes first: in differentiable mode LoopOps keeps a copy of its first operand, and
+    # `prev` is overwritten below.
+    factors = ops.mul(prev, grads)
+    ops.sign_(factors)
+    # sign(x) -> etaplus, etaminus or 1. (torch's sign of NaN is 0, so a NaN gradient element
+    # counts as "no information": no move, no change of its step size.)
+    ops.masked_fill_(factors, ops.gt(factors, 0), etaplus)
+    ops.masked_fill_(factors, ops.lt(factors, 0), etaminus)
+    ops.masked_fill_(factors, ops.eq(factors, 0), 1)
+
+    ops.mul_(step_size, factors)
+    ops.clamp_(step_size, step_size_min, step_size_max)
+
+    # `prev` takes this step's gradient, zeroed where the sign flipped; its sign is the move.
+    ops.copy_(prev, grads)
+    ops.masked_fill_(prev, ops.eq(factors, etaminus), 0)
+    ops.addcmul_(params, ops.sign(prev), step_size, value=-1)
+
+
+def _check_etas(etas: tuple[float, float]) -> bool:
+    return 0.0 < etas[0] < 1.0 < etas[1]
+
+
+_RULES = (v.LR, v.Rule("etas", _check_etas, "Invalid eta values: {0[0]}, {0[1]}"))
+
+
+@register_optimizer(
+    "rprop",
+    description="Rprop: per-element step sizes grown or shrunk by the sign agreement of successive gradients.",
+    torch_name="Rprop",
+)
+class Rprop(Optimizer):
+    _rule = staticmethod(rprop_rule)
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float | Tensor = 1e-2,
+        etas: tuple[float, float] = (0.5, 1.2),
+        step_sizes: tuple[float, float] = (1e-6, 50),
+        *,
+        capturable: bool = False,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        differentiable: bool = False,
+    ) -> None:
+        if isinstance(lr, Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        v.validate(_RULES, {"lr": lr, "etas": etas})
+        defaults = {
+            "lr": lr,
+            "etas": etas,
+            "step_sizes": step_sizes,
+            "foreach": foreach,
+            "maximize": maximize,
+            "differentiable": differentiable,
+            "capturable": capturable,
+        }
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, default in (("foreach", None), ("maximize", False), ("differentiable", False),
+                                 ("capturable", False)):
+                group.setdefault(key, default)
+            for p in group["params"]:
+                p_state = self.state.get(p, {})
+                if p_state and not torch.is_tensor(p_state["step"]):
+                    # A checkpoint from before steps were tensors.
+                    fresh = scalar_step_tensor(p, on_device=group["capturable"])
+                    p_state["step"] = fresh.fill_(float(p_state["step"]))
+
+    def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
+        # torch shapes the step sizes after the gradient (strides included) when there is one.
+        like = p.grad if p.grad is not None and not p.grad.is_sparse else p
+        lr = scalar_value(group["lr"])
+        # A complex element is two independent reals, so the imaginary part gets a step size too.
+        fill = complex(lr, lr) if p.is_complex() else lr
+        return {
+            "step": scalar_step_tensor(p, on_device=group["capturable"]),
+            "prev": torch.zeros_like(p, memory_format=torch.preserve_format),
+            "step_size": torch.full_like(like, fill),
+        }
+
+    def _state_keys(self, group: dict[str, Any]) -> list[str]:
+        return ["step", "prev", "step_size"]
+
+    def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
+        lists = super()._per_param_lists(group, params)
+        if group["capturable"]:
+            v.check_capturable_devices(params, lists["step"])
+        return lists
+
+    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
+        etaminus, etaplus = group["etas"]
+        step_size_min, step_size_max = group["step_sizes"]
+        return {
+            "etaminus": etaminus,
+            "etaplus": etaplus,
+            "step_size_min": step_size_min,
+            "step_size_max": step_size_max,
+            "maximize": group["maximize"],
+        }
+
+
+Rprop.__doc__ = r"""Resilient backpropagation, as ``torch.optim.Rprop``.
+
+Every element keeps its own step size, which only the *sign* of the gradient adjusts
+(Riedmiller & Braun, 1993, "A Direct Adaptive Method for Faster Backpropagation Learning: The
+RPROP Algorithm"):
+
+.. math::
+   \begin{aligned}
+   & g_t \leftarrow \pm\nabla_\theta f_t(\theta_{t-1}) \quad(\text{minus when } \textit{maximize}) \\
+   & \eta_t \leftarrow \begin{cases}
+       \min(\eta_{t-1}\,\eta_+,\ \Gamma_{\max}) & g_{t-1}^{\text{kept}}\, g_t > 0 \\
+       \max(\eta_{t-1}\,\eta_-,\ \Gamma_{\min}) & g_{t-1}^{\text{kept}}\, g_t < 0 \\
+       \eta_{t-1} & \text{otherwise}
+     \end{cases} \\
+   & g_t^{\text{kept}} \leftarrow \begin{cases} 0 & g_{t-1}^{\text{kept}}\, g_t < 0 \\
+       g_t & \text{otherwise} \end{cases} \\
+   & \theta_t \leftarrow \theta_{t-1} - \eta_t \odot \operatorname{sign}(g_t^{\text{kept}})
+   \end{aligned}
+
+All operations are element-wise; :math:`\eta_0` is the learning rate and
+:math:`g_0^{\text{kept}} = 0`. After a sign flip the element does not move and forgets its
+gradient, so the following step leaves its step size alone. Complex parameters are treated as
+pairs of real numbers. State per parameter: ``step``, ``prev`` (:math:`g^{\text{kept}}`) and
+``step_size`` (:math:`\eta`).
+
+""" + args_doc(
+    {
+        "lr": "lr (float, Tensor, optional): the initial step size of every element (default: 1e-2).",
+        "etas": "etas (Tuple[float, float], optional): (etaminus, etaplus), the factors that shrink and grow a step size; 0 < etaminus < 1 < etaplus (default: (0.5, 1.2)).",
+        "step_sizes": "step_sizes (Tuple[float, float], optional): the smallest and largest step size allowed (default: (1e-6, 50)).",
+    },
+    ["params", "lr", "etas", "step_sizes", "capturable", "foreach", "maximize", "differentiable"],
+    {},
+) + r"""
+
+Example:
+    >>> import torch
+    >>> from optimkit.optim import Rprop
+    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    >>> opt = Rprop([w], lr=0.1)
+    >>> for _ in range(3):
+    ...     opt.zero_grad()
+    ...     w.pow(2).sum().backward()
+    ...     opt.step()
+    >>> opt.state[w]["step_size"]  # grew by 1.2 on each step whose gradient kept its sign
+    tensor([0.1440, 0.1440])
+    >>> w.detach()
+    tensor([ 0.6360, -1.6360])
+"""

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from optimkit.optim import Adadelta
+
+TOL = {"rtol": 1e-10, "atol": 1e-12}
+
+
+def _twins(seed: int = 0) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    base = [torch.randn(4, 3, dtype=torch.float64, generator=g), torch.randn(5, dtype=torch.float64, generator=g)]
+    return [b.clone().requires_grad_() for b in base], [b.clone().requires_grad_() for b in base]
+
+
+def _drive(ours: torch.optim.Optimizer, theirs: torch.optim.Optimizer, ours_p: list[torch.Tensor],
+           theirs_p: list[torch.Tensor], steps: int = 12) -> None:
+    g = torch.Generator().manual_seed(11)
+    for _ in range(steps):
+        for a, b in zip(ours_p, theirs_p):
+            grad = torch.randn(a.shape, dtype=a.dtype, generator=g)
+            a.grad, b.grad = grad, grad.clone()
+        ours.step()
+        theirs.step()
+    for a, b in zip(ours_p, theirs_p):
+        torch.testing.assert_close(a, b, **TOL)
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_tensor_lr_matches_torch(foreach: bool) -> None:
+    ours_p, theirs_p = _twins()
+    kwargs = {"lr": torch.tensor([0.7]), "rho": 0.85, "weight_decay": 0.01, "foreach": foreach}
+    _drive(Adadelta(ours_p, **kwargs), torch.optim.Adadelta(theirs_p, **kwargs), ours_p, theirs_p)
+
+
+def test_matches_an_independent_reference() -> None:
+    """Zeiler's update written out per element (with torch's lr scale and L2 weight decay)."""
+    lr, rho, eps, wd = 0.8, 0.9, 1e-3, 0.02
+    w = torch.tensor([0.5, -1.5, 2.0], dtype=torch.float64, requires_grad=True)
+    opt = Adadelta([w], lr=lr, rho=rho, eps=eps, weight_decay=wd)
+    ref, v, u = [0.5, -1.5, 2.0], [0.0] * 3, [0.0] * 3
+    g = torch.Generator().manual_seed(3)
+    for _ in range(10):
+        grad = torch.randn(3, dtype=torch.float64, generator=g)
+        w.grad = grad
+        opt.step()
+        for i in range(3):
+            gi = grad[i].item() + wd * ref[i]
+            v[i] = rho * v[i] + (1 - rho) * gi * gi
+            delta = ((u[i] + eps) ** 0.5 / (v[i] + eps) ** 0.5) * gi
+            u[i] = rho * u[i] + (1 - rho) * delta * delta
+            ref[i] -= lr * delta
+    torch.testing.assert_close(w.detach(), torch.tensor(ref, dtype=torch.float64), rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(opt.state[w]["acc_delta"], torch.tensor(u, dtype=torch.float64), rtol=1e-12, atol=1e-14)
+
+
+def test_state_keys_order_and_sparsify_names() -> None:
+    w = torch.zeros(3, 2, requires_grad=True)
+    opt = Adadelta([w])
+    assert len(opt.state) == 0  # lazy, as torch
+    opt.preinitialize()
+    assert list(opt.state[w]) == ["step", "square_avg", "acc_delta"]
+    assert opt.state_names_to_sparsify() == ["square_avg", "acc_delta"]
+
+
+def test_step_dtype_follows_the_default_dtype_like_torch() -> None:
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        for cls in (Adadelta, torch.optim.Adadelta):
+            w = torch.zeros(2, requires_grad=True)
+            opt = cls([w])
+            w.grad = torch.ones(2)
+            opt.step()
+            assert opt.state[w]["step"].dtype == torch.float64
+            assert opt.state[w]["step"].device.type == "cpu"
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def test_sparse_gradients_are_refused_like_torch() -> None:
+    for cls in (Adadelta, torch.optim.Adadelta):
+        w = torch.zeros(3, 2, requires_grad=True)
+        opt = cls([w])
+        w.grad = torch.sparse_coo_tensor(torch.tensor([[1]]), torch.ones(1, 2), (3, 2))
+        with pytest.raises(RuntimeError, match="Adadelta does not support sparse gradients"):
+            opt.step()
+
+
+def test_old_checkpoint_with_number_step_is_upgraded() -> None:
+    w = torch.zeros(2, requires_grad=True)
+    opt = Adadelta([w])
+    w.grad = torch.ones(2)
+    opt.step()
+    state = opt.__getstate__()
+    state["state"][w]["step"] = 3  # a checkpoint written before steps became tensors
+    opt.__setstate__(state)
+    assert torch.is_tensor(opt.state[w]["step"]) and opt.state[w]["step"].item() == 3

@@ -1,0 +1,173 @@
+"""RMSprop beyond the generic database tests: optional states, positional flags, the
+differentiable and capturable paths, a Tensor lr and old checkpoints."""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+
+import pytest
+import torch
+
+from optimkit.optim import RMSprop
+from tests.optim._torch_compare import (
+    allow_capturable_on_cpu,
+    assert_close,
+    assert_same_states,
+    clone,
+    make_params,
+    run_pair,
+    step_both,
+)
+
+
+def _reference_rmsprop(w0: list[float], grads: list[list[float]], *, lr: float, alpha: float, eps: float,
+                       momentum: float, centered: bool) -> list[float]:
+    """RMSprop element by element in plain Python floats."""
+    w = list(w0)
+    square = [0.0] * len(w)
+    mean = [0.0] * len(w)
+    buf = [0.0] * len(w)
+    for g_t in grads:
+        for i, g in enumerate(g_t):
+            square[i] = alpha * square[i] + (1 - alpha) * g * g
+            variance = square[i]
+            if centered:
+                mean[i] = alpha * mean[i] + (1 - alpha) * g
+                variance -= mean[i] ** 2
+            scaled = g / (math.sqrt(variance) + eps)
+            if momentum > 0:
+                buf[i] = momentum * buf[i] + scaled
+                w[i] -= lr * buf[i]
+            else:
+                w[i] -= lr * scaled
+    return w
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+@pytest.mark.parametrize("momentum,centered", [(0.0, False), (0.9, False), (0.0, True), (0.5, True)])
+def test_matches_a_plain_reference(momentum: float, centered: bool, foreach: bool) -> None:
+    g = torch.Generator().manual_seed(0)
+    w0 = torch.randn(6, dtype=torch.float64, generator=g)
+    grads = [torch.randn(6, dtype=torch.float64, generator=g) for _ in range(15)]
+    w = w0.clone().requires_grad_()
+    opt = RMSprop([w], lr=0.01, alpha=0.9, momentum=momentum, centered=centered, foreach=foreach)
+    for grad in grads:
+        w.grad = grad.clone()
+        opt.step()
+    expected = _reference_rmsprop(w0.tolist(), [grad.tolist() for grad in grads], lr=0.01, alpha=0.9, eps=1e-8,
+                                  momentum=momentum, centered=centered)
+    torch.testing.assert_close(w.detach(), torch.tensor(expected, dtype=torch.float64), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(
+    "momentum,centered,keys",
+    [
+        (0.0, False, ["step", "square_avg"]),
+        (0.9, False, ["step", "square_avg", "momentum_buffer"]),
+        (0.0, True, ["step", "square_avg", "grad_avg"]),
+        (0.9, True, ["step", "square_avg", "momentum_buffer", "grad_avg"]),
+    ],
+)
+def test_optional_states_in_torchs_order(momentum: float, centered: bool, keys: list[str]) -> None:
+    ours, theirs, opt_a, opt_b = run_pair(RMSprop, steps=2, momentum=momentum, centered=centered)
+    assert list(opt_b.state[theirs[0]]) == keys
+    assert list(opt_a.state[ours[0]]) == keys
+    fresh = RMSprop(clone(make_params()), momentum=momentum, centered=centered)
+    fresh.preinitialize()
+    assert list(fresh.state[fresh.param_groups[0]["params"][0]]) == keys
+    assert fresh.state_names_to_sparsify() == keys[1:]
+
+
+def test_flags_are_positional_as_in_torch() -> None:
+    """torch's RMSprop has no keyword-only marker: capturable, foreach, maximize, differentiable
+    can be passed by position."""
+    args = (0.01, 0.9, 1e-6, 0.01, 0.5, True, False, False, True, False)
+    ours, theirs = make_params(), None
+    theirs = clone(ours)
+    opt_a, opt_b = RMSprop(ours, *args), torch.optim.RMSprop(theirs, *args)
+    assert opt_a.param_groups[0]["maximize"] is True
+    step_both(opt_a, opt_b, ours, theirs, steps=10)
+    assert_close(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"weight_decay": 0.1, "momentum": 0.9}, {"centered": True, "momentum": 0.5}, {"maximize": True}],
+    ids=["plain", "momentum", "centered", "maximize"],
+)
+def test_differentiable_arithmetic_matches_torch(options: dict) -> None:
+    ours, theirs, opt_a, opt_b = run_pair(RMSprop, lr=0.01, differentiable=True, **options)
+    assert_close(ours, theirs)
+    assert_same_states(opt_a, opt_b)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_meta_gradient_to_the_initial_weights_matches_torch(momentum: float) -> None:
+    """Through six differentiable steps. (Not centered: torch's centered for-loop overwrites
+    `grad_avg` after autograd saved it, so its backward through several steps fails.)"""
+    results = []
+    for cls in (RMSprop, torch.optim.RMSprop):
+        base = torch.linspace(-1.0, 1.0, 6, dtype=torch.float64).reshape(2, 3).requires_grad_()
+        w = base.clone()
+        opt = cls([w], lr=0.05, momentum=momentum, weight_decay=0.1, differentiable=True)
+        for step in range(6):
+            w.grad = torch.cos(torch.arange(6, dtype=torch.float64).reshape(2, 3) * (step + 1))
+            opt.step()
+        results.append(torch.autograd.grad((w**2).sum(), base)[0])
+    torch.testing.assert_close(results[0], results[1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+@pytest.mark.parametrize("centered", [False, True])
+def test_gradients_reach_the_weights_and_a_tensor_lr(momentum: float, centered: bool) -> None:
+    """Through three differentiable steps (checked numerically). A Tensor lr that requires grad
+    takes part in the update (torch's for-loop raises a TypeError here instead)."""
+
+    def three_steps(base: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
+        w = base.clone()
+        opt = RMSprop([w], lr=lr, momentum=momentum, centered=centered, differentiable=True)
+        for step in range(3):
+            w.grad = torch.cos(torch.arange(6, dtype=torch.float64).reshape(2, 3) * (step + 1))
+            opt.step()
+        return w
+
+    base = torch.linspace(-1.0, 1.0, 6, dtype=torch.float64).reshape(2, 3).requires_grad_()
+    lr = torch.tensor(0.05, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(three_steps, (base, lr))
+    assert torch.autograd.grad(three_steps(base, lr).sum(), lr)[0].abs() > 0
+
+
+@pytest.mark.parametrize("lr", [0.01, torch.tensor(0.01)], ids=["float", "tensor"])
+@pytest.mark.parametrize("foreach", [False, True])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_capturable_matches_torch(monkeypatch: pytest.MonkeyPatch, foreach: bool, momentum: float,
+                                  lr: float | torch.Tensor) -> None:
+    """capturable=True (here on the CPU) keeps a Tensor lr on the device instead of reading it."""
+    allow_capturable_on_cpu(monkeypatch, sys.modules[torch.optim.RMSprop.__module__])
+    ours, theirs, opt_a, opt_b = run_pair(RMSprop, lr=lr, momentum=momentum, centered=True, capturable=True,
+                                          foreach=foreach)
+    assert_close(ours, theirs)
+    assert_same_states(opt_a, opt_b)
+    assert opt_a.state[ours[0]]["step"].device.type == "cpu"
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_tensor_lr_matches_torch(foreach: bool) -> None:
+    ours, theirs, opt_a, opt_b = run_pair(RMSprop, lr=torch.tensor(0.01), momentum=0.5, foreach=foreach)
+    assert_close(ours, theirs)
+    assert_same_states(opt_a, opt_b)
+
+
+def test_old_checkpoint_with_number_step() -> None:
+    ours, theirs, opt_a, opt_b = run_pair(RMSprop, steps=4, momentum=0.9, centered=True)
+    saved = opt_b.state_dict()
+    for state in saved["state"].values():
+        state["step"] = state["step"].item()
+    opt_a.load_state_dict(copy.deepcopy(saved))
+    opt_b.load_state_dict(copy.deepcopy(saved))
+    assert all(torch.is_tensor(s["step"]) for s in opt_a.state.values())
+    step_both(opt_a, opt_b, ours, theirs, steps=4, seed=5)
+    assert_close(ours, theirs)
+    assert_same_states(opt_a, opt_b)

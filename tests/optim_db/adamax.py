@@ -1,0 +1,29 @@
+import torch
+
+from tests._db import ErrorInput, OptimizerInputs
+
+ENTRY = OptimizerInputs(
+    configs=[
+        {},
+        {"lr": 0.01, "betas": (0.8, 0.95), "eps": 1e-6},
+        {"lr": 0.01, "weight_decay": 0.1},
+        {"lr": 0.02, "betas": (0.0, 0.5)},
+        {"lr": 0.01, "maximize": True, "weight_decay": 0.05},
+    ],
+    error_inputs=[
+        ErrorInput({"lr": -1.0}, ValueError, "Invalid learning rate: -1.0"),
+        ErrorInput({"lr": torch.tensor([0.1, 0.2])}, ValueError, "Tensor lr must be 1-element"),
+        ErrorInput({"eps": -1e-8}, ValueError, "Invalid epsilon value: -1e-08"),
+        ErrorInput({"betas": (1.0, 0.999)}, ValueError, r"Invalid beta parameter at index 0: 1.0"),
+        ErrorInput({"betas": (0.9, -0.1)}, ValueError, r"Invalid beta parameter at index 1: -0.1"),
+        ErrorInput({"weight_decay": -0.1}, ValueError, "Invalid weight_decay value: -0.1"),
+        # capturable needs an accelerator; the for-loop (CPU default) lists XLA too.
+        ErrorInput({"capturable": True}, AssertionError,
+                   r"If capturable=True, params and state_steps must be on supported devices: "
+                   r"\['cuda', 'xpu', 'hpu', 'privateuseone', 'xla'\]\.", at_step=True),
+        ErrorInput({"capturable": True, "foreach": True}, AssertionError,
+                   r"If capturable=True, params and state_steps must be on supported devices: "
+                   r"\['cuda', 'xpu', 'hpu', 'privateuseone'\]\.", at_step=True),
+    ],
+    second_group={"lr": 0.005, "betas": (0.85, 0.99), "weight_decay": 0.01},
+)
