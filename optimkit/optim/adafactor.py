@@ -114,6 +114,8 @@ _RULES = (
 )
 class Adafactor(Optimizer):
     _rule = staticmethod(adafactor_rule)
+    _group_option_defaults = {"foreach": None}
+    _counter_keys = ("step",)
 
     def __init__(
         self,
@@ -141,14 +143,6 @@ class Adafactor(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            for p in group["params"]:
-                p_state = self.state.get(p, {})
-                if p_state and not torch.is_tensor(p_state["step"]):
-                    p_state["step"] = scalar_step_tensor(p, on_device=False).fill_(float(p_state["step"]))
 
     def _check_param(self, group: dict[str, Any], p: Tensor) -> None:
         if torch.is_complex(p):

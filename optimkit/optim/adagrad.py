@@ -103,6 +103,8 @@ _RULES = (
 )
 class Adagrad(Optimizer):
     _rule = staticmethod(adagrad_rule)
+    _group_option_defaults = {"foreach": None, "maximize": False, "differentiable": False, "fused": None}
+    _counter_keys = ("step",)
 
     def __init__(
         self,
@@ -149,20 +151,6 @@ class Adagrad(Optimizer):
             for p in group["params"]:
                 self.state[p].update(self._init_state(group, p))
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            for key, default in (("foreach", None), ("maximize", False), ("differentiable", False),
-                                 ("fused", None)):
-                group.setdefault(key, default)
-            for p in group["params"]:
-                p_state = self.state.get(p, {})
-                if p_state and not torch.is_tensor(p_state["step"]):
-                    # Checkpoints from before `step` was a tensor stored a Python number.
-                    fused = bool(group["fused"])
-                    p_state["step"] = scalar_step_tensor(p, on_device=fused, fused=fused).fill_(
-                        float(p_state["step"])
-                    )
 
     def share_memory(self) -> None:
         """Move every parameter's ``sum`` into shared memory (for Hogwild-style training with

@@ -108,6 +108,16 @@ _RULES = (v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
 )
 class Adam(Optimizer):
     _rule = staticmethod(adam_rule)
+    _group_option_defaults = {
+        "amsgrad": False,
+        "maximize": False,
+        "foreach": None,
+        "capturable": False,
+        "differentiable": False,
+        "decoupled_weight_decay": False,
+        "fused": None,
+    }
+    _counter_keys = ("step",)
     _sparse_message = "Adam does not support sparse gradients, please consider SparseAdam instead"
 
     def __init__(
@@ -155,20 +165,6 @@ class Adam(Optimizer):
             v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
             self._step_supports_amp_scaling = True
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            for key, default in (
-                ("amsgrad", False), ("maximize", False), ("foreach", None), ("capturable", False),
-                ("differentiable", False), ("decoupled_weight_decay", False), ("fused", None),
-            ):
-                group.setdefault(key, default)
-            for p in group["params"]:
-                p_state = self.state.get(p, {})
-                if p_state and not torch.is_tensor(p_state["step"]):
-                    fresh = scalar_step_tensor(p, on_device=group["capturable"] or bool(group["fused"]),
-                                               fused=bool(group["fused"]))
-                    p_state["step"] = fresh.fill_(float(p_state["step"]))
 
     def _check_param(self, group: dict[str, Any], p: Tensor) -> None:
         if p.grad is not None and p.grad.is_sparse:

@@ -72,6 +72,8 @@ _RULES = (v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
 )
 class Adamax(Optimizer):
     _rule = staticmethod(adamax_rule)
+    _group_option_defaults = {"foreach": None, "maximize": False, "differentiable": False, "capturable": False}
+    _counter_keys = ("step",)
 
     def __init__(
         self,
@@ -101,19 +103,6 @@ class Adamax(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            for key, default in (("foreach", None), ("maximize", False), ("differentiable", False),
-                                 ("capturable", False)):
-                group.setdefault(key, default)
-            for p in group["params"]:
-                p_state = self.state.get(p, {})
-                if p_state and not torch.is_tensor(p_state["step"]):
-                    # Checkpoints from before `step` was a tensor stored a Python number.
-                    p_state["step"] = scalar_step_tensor(p, on_device=group["capturable"]).fill_(
-                        float(p_state["step"])
-                    )
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {

@@ -117,6 +117,12 @@ _RULES = (v.LR, v.WEIGHT_DECAY)
 )
 class ASGD(Optimizer):
     _rule = staticmethod(asgd_rule)
+    _group_option_defaults = {"foreach": None, "maximize": False, "differentiable": False, "capturable": False}
+    _counter_keys = ("step", "eta", "mu")
+
+    def _counter_tensor(self, group: dict[str, Any], p: Tensor, key: str) -> Tensor:
+        # ASGD keeps all three counters on the parameter's device (see _init_state).
+        return torch.zeros((), dtype=_scalar_dtype(), device=p.device)
 
     def __init__(
         self,
@@ -147,18 +153,6 @@ class ASGD(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            for key, default in (("foreach", None), ("maximize", False), ("differentiable", False),
-                                 ("capturable", False)):
-                group.setdefault(key, default)
-            for p in group["params"]:
-                p_state = self.state.get(p, {})
-                # Checkpoints from before these counters were tensors.
-                for key in ("step", "eta", "mu"):
-                    if p_state and not torch.is_tensor(p_state[key]):
-                        p_state[key] = torch.tensor(float(p_state[key]), dtype=_scalar_dtype(), device=p.device)
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         # Unlike most optimizers, all three counters live on the parameter's device even when

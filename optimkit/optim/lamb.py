@@ -76,6 +76,7 @@ _RULES = (v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
 )
 class Lamb(Optimizer):
     _rule = staticmethod(lamb_rule)
+    _group_option_defaults = {"adam": False, "foreach": None, "maximize": False, "differentiable": False}
 
     def __init__(
         self,
@@ -103,11 +104,6 @@ class Lamb(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            for key, default in (("adam", False), ("foreach", None), ("maximize", False), ("differentiable", False)):
-                group.setdefault(key, default)
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         # `step` follows torch's Adam (a 0-dim CPU tensor, float32 unless float64 is the default

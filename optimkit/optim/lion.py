@@ -53,6 +53,7 @@ _RULES = (v.LR, *v.BETAS, v.WEIGHT_DECAY)
 )
 class Lion(Optimizer):
     _rule = staticmethod(lion_rule)
+    _group_option_defaults = {"maximize": False, "foreach": None, "differentiable": False}
 
     def __init__(
         self,
@@ -76,11 +77,6 @@ class Lion(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            for key, default in (("maximize", False), ("foreach", None), ("differentiable", False)):
-                group.setdefault(key, default)
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {"exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format)}

@@ -147,6 +147,14 @@ _RULES = (
 )
 class NAdam(Optimizer):
     _rule = staticmethod(nadam_rule)
+    _group_option_defaults = {
+        "maximize": False,
+        "foreach": None,
+        "capturable": False,
+        "differentiable": False,
+        "decoupled_weight_decay": False,
+    }
+    _counter_keys = ("step", "mu_product")
 
     def __init__(
         self,
@@ -183,21 +191,6 @@ class NAdam(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            for key, default in (
-                ("maximize", False), ("foreach", None), ("capturable", False),
-                ("differentiable", False), ("decoupled_weight_decay", False),
-            ):
-                group.setdefault(key, default)
-            for p in group["params"]:
-                p_state = self.state.get(p, {})
-                # Old checkpoints stored `step` and `mu_product` as Python numbers.
-                for key in ("step", "mu_product"):
-                    if p_state and not torch.is_tensor(p_state[key]):
-                        fresh = scalar_step_tensor(p, on_device=group["capturable"])
-                        p_state[key] = fresh.fill_(float(p_state[key]))
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         # `step` and `mu_product` are 0-dim tensors of the scalar dtype, on the CPU unless

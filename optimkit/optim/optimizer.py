@@ -82,6 +82,10 @@ class Optimizer(torch.optim.Optimizer):
     """
 
     _rule: ClassVar[Callable[..., None]]
+    # Group options an old checkpoint may lack, with the value to fill in on unpickling.
+    _group_option_defaults: ClassVar[dict[str, Any]] = {}
+    # 0-dim counters (``step``, ...) that checkpoints from older torch releases stored as numbers.
+    _counter_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any], *, enable_global_step: bool = False) -> None:
         super().__init__(params, defaults)
@@ -98,6 +102,20 @@ class Optimizer(torch.optim.Optimizer):
         super().__setstate__(state)
         self.__dict__.setdefault("enable_global_step", False)
         self.__dict__.setdefault("_unstepped", set())
+        for group in self.param_groups:
+            for key, default in self._group_option_defaults.items():
+                group.setdefault(key, default)
+            for p in group["params"]:
+                p_state = self.state.get(p, {})
+                for key in self._counter_keys:
+                    if key in p_state and not torch.is_tensor(p_state[key]):
+                        p_state[key] = self._counter_tensor(group, p, key).fill_(float(p_state[key]))
+
+    def _counter_tensor(self, group: dict[str, Any], p: Tensor, key: str) -> Tensor:
+        """A fresh 0-dim tensor for counter ``key`` of ``p``: torch's ``step`` placement (on the
+        parameter's device for capturable or fused groups, else on the CPU)."""
+        fused = bool(group.get("fused"))
+        return scalar_step_tensor(p, on_device=bool(group.get("capturable")) or fused, fused=fused)
 
     # ----------------------------------------------------------------------------- subclass API
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:

@@ -133,6 +133,14 @@ _RULES = (v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
 )
 class RAdam(Optimizer):
     _rule = staticmethod(radam_rule)
+    _group_option_defaults = {
+        "foreach": None,
+        "maximize": False,
+        "differentiable": False,
+        "decoupled_weight_decay": False,
+        "capturable": False,
+    }
+    _counter_keys = ("step",)
 
     def __init__(
         self,
@@ -164,20 +172,6 @@ class RAdam(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            for key, default in (
-                ("foreach", None), ("maximize", False), ("differentiable", False),
-                ("decoupled_weight_decay", False), ("capturable", False),
-            ):
-                group.setdefault(key, default)
-            for p in group["params"]:
-                p_state = self.state.get(p, {})
-                # Old checkpoints stored `step` as a Python number.
-                if p_state and not torch.is_tensor(p_state["step"]):
-                    fresh = scalar_step_tensor(p, on_device=group["capturable"])
-                    p_state["step"] = fresh.fill_(float(p_state["step"]))
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {

@@ -94,6 +94,15 @@ _RULES = (
 )
 class RMSprop(Optimizer):
     _rule = staticmethod(rmsprop_rule)
+    _group_option_defaults = {
+        "momentum": 0,
+        "centered": False,
+        "foreach": None,
+        "maximize": False,
+        "differentiable": False,
+        "capturable": False,
+    }
+    _counter_keys = ("step",)
 
     # torch's RMSprop takes its flags positionally (no `*`), unlike most of torch.optim.
     def __init__(
@@ -130,20 +139,6 @@ class RMSprop(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            for key, default in (
-                ("momentum", 0), ("centered", False), ("foreach", None), ("maximize", False),
-                ("differentiable", False), ("capturable", False),
-            ):
-                group.setdefault(key, default)
-            for p in group["params"]:
-                p_state = self.state.get(p, {})
-                # Old checkpoints stored `step` as a Python number.
-                if p_state and not torch.is_tensor(p_state["step"]):
-                    fresh = scalar_step_tensor(p, on_device=group["capturable"])
-                    p_state["step"] = fresh.fill_(float(p_state["step"]))
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         state: dict[str, Any] = {

@@ -73,6 +73,8 @@ _RULES = (v.LR, v.Rule("etas", _check_etas, "Invalid eta values: {0[0]}, {0[1]}"
 )
 class Rprop(Optimizer):
     _rule = staticmethod(rprop_rule)
+    _group_option_defaults = {"foreach": None, "maximize": False, "differentiable": False, "capturable": False}
+    _counter_keys = ("step",)
 
     def __init__(
         self,
@@ -100,18 +102,6 @@ class Rprop(Optimizer):
         }
         super().__init__(params, defaults)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            for key, default in (("foreach", None), ("maximize", False), ("differentiable", False),
-                                 ("capturable", False)):
-                group.setdefault(key, default)
-            for p in group["params"]:
-                p_state = self.state.get(p, {})
-                if p_state and not torch.is_tensor(p_state["step"]):
-                    # A checkpoint from before steps were tensors.
-                    fresh = scalar_step_tensor(p, on_device=group["capturable"])
-                    p_state["step"] = fresh.fill_(float(p_state["step"]))
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         # torch shapes the step sizes after the gradient (strides included) when there is one.

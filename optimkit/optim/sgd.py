@@ -73,6 +73,7 @@ _RULES = (
 )
 class SGD(Optimizer):
     _rule = staticmethod(sgd_rule)
+    _group_option_defaults = {"nesterov": False, "maximize": False, "foreach": None, "differentiable": False, "fused": False}
 
     def __init__(
         self,
@@ -109,14 +110,6 @@ class SGD(Optimizer):
             self._step_supports_amp_scaling = True
             v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("nesterov", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", False)
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         if group["momentum"] == 0:

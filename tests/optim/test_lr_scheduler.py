@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import inspect
 import io
-import math
 import random
 import warnings
 from collections.abc import Callable
