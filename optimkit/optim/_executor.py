@@ -462,8 +462,9 @@ def _skip_empty(cls: type) -> type:
 
 
 @_skip_empty
-class ForeachOps(ListOps):
-    """Each operation is one ``torch._foreach_*`` call over the whole bucket."""
+class ForeachOps(LoopOps):
+    """Each operation is one ``torch._foreach_*`` call over the whole bucket; operations torch
+    has no foreach kernel for (views, sparse updates, fills) are inherited from :class:`LoopOps`."""
 
     def neg(self, xs: list[Tensor]) -> list[Tensor]:
         return list(torch._foreach_neg(xs))
@@ -537,14 +538,6 @@ class ForeachOps(ListOps):
     def sign_(self, xs: list[Tensor]) -> None:
         torch._foreach_sign_(xs)
 
-    # torch has no foreach comparison or selection kernels; rules use these two on the 0-dim
-    # results of `norm`, where one small op per tensor costs little.
-    def gt(self, xs: list[Tensor], value: float) -> list[Tensor]:
-        return [torch.gt(x, value) for x in xs]
-
-    def where(self, conditions: list[Tensor], xs: list[Tensor], other: Operand) -> list[Tensor]:
-        return [torch.where(c, x, o) for c, x, o in zip(conditions, xs, _as_list(other, len(xs)))]
-
     def abs(self, xs: list[Tensor]) -> list[Tensor]:
         return list(torch._foreach_abs(xs))
 
@@ -552,15 +545,8 @@ class ForeachOps(ListOps):
     def norm_dim(self, xs: list[Tensor], dim: int, keepdim: bool = True) -> list[Tensor]:
         return [torch.linalg.vector_norm(x, dim=dim, keepdim=keepdim) for x in xs]
 
-    def mean(self, xs: list[Tensor], dim: int, keepdim: bool = True) -> list[Tensor]:
-        return [x.mean(dim=dim, keepdim=keepdim) for x in xs]
-
     def matmul(self, xs: list[Tensor], ys: list[Tensor]) -> list[Tensor]:
         return [torch.matmul(x, y) for x, y in zip(xs, ys)]
-
-    def addmm(self, xs: list[Tensor], m1s: list[Tensor], m2s: list[Tensor], *, beta: float = 1,
-              alpha: float = 1) -> list[Tensor]:
-        return [torch.addmm(x, a, b, beta=beta, alpha=alpha) for x, a, b in zip(xs, m1s, m2s)]
 
     def clamp_min_(self, xs: list[Tensor], bound: float) -> None:
         torch._foreach_clamp_min_(xs, bound)
@@ -568,31 +554,14 @@ class ForeachOps(ListOps):
     def rsqrt_(self, xs: list[Tensor]) -> None:
         torch._foreach_rsqrt_(xs)
 
-    def clone(self, xs: list[Tensor]) -> list[Tensor]:
-        return [x.clone() for x in xs]
-
     def lerp(self, xs: list[Tensor], ends: list[Tensor], weight: float) -> list[Tensor]:
         return list(torch._foreach_lerp(xs, ends, weight))
-
-    def to_dtype(self, xs: list[Tensor], dtype: torch.dtype) -> list[Tensor]:
-        return [x.to(dtype) for x in xs]
 
     def add_scaled_(self, xs: list[Tensor], others: list[Tensor], alphas: Sequence[float]) -> None:
         torch._foreach_add_(xs, torch._foreach_mul(others, list(alphas)))
 
     def sign(self, xs: list[Tensor]) -> list[Tensor]:
         return list(torch._foreach_sign(xs))
-
-    # No foreach comparison, masked-fill or fill kernels exist: one small op per tensor.
-    def lt(self, xs: list[Tensor], value: float) -> list[Tensor]:
-        return [torch.lt(x, value) for x in xs]
-
-    def eq(self, xs: list[Tensor], value: float) -> list[Tensor]:
-        return [torch.eq(x, value) for x in xs]
-
-    def masked_fill_(self, xs: list[Tensor], masks: list[Tensor], value: float) -> None:
-        for x, m in zip(xs, masks):
-            x.masked_fill_(m, value)
 
     def clamp_(self, xs: list[Tensor], min: float | None = None, max: float | None = None) -> None:  # noqa: A002
         # clamp(x, lo, hi) is min(max(x, lo), hi): the same two steps, NaN propagating alike.
@@ -603,29 +572,6 @@ class ForeachOps(ListOps):
 
     def pow_(self, xs: list[Tensor], exponent: float) -> None:
         torch._foreach_pow_(xs, exponent)
-
-    def fill_(self, xs: list[Tensor], values: Operand) -> None:
-        for x, v in zip(xs, _as_list(values, len(xs))):
-            x.fill_(v)
-
-    def coalesce(self, xs: list[Tensor]) -> list[Tensor]:
-        return [x.coalesce() for x in xs]
-
-    def sparse_values(self, xs: list[Tensor]) -> list[Tensor]:
-        return [x._values() for x in xs]
-
-    def sparse_mask(self, xs: list[Tensor], masks: list[Tensor]) -> list[Tensor]:
-        return [x.sparse_mask(m)._values() for x, m in zip(xs, masks)]
-
-    def sparse_add_(self, xs: list[Tensor], masks: list[Tensor], values: list[Tensor]) -> None:
-        for x, m, v in zip(xs, masks, values):
-            # The indices come from a valid sparse tensor: no need to re-check them. (Passing
-            # is_coalesced=True instead makes this about 1000x slower on the CPU.)
-            x.add_(torch.sparse_coo_tensor(m._indices(), v, m.shape, check_invariants=False))
-
-    # A view, not arithmetic: there is nothing for a foreach kernel to do.
-    def unsqueeze(self, xs: list[Tensor], dim: int) -> list[Tensor]:
-        return [x.unsqueeze(dim) for x in xs]
 
 
 def _scaled(operand: Operand, alpha: float) -> Operand:
