@@ -12,6 +12,7 @@ parameters and print ``optimkit / torch`` (below 1.0 means optimkit is faster).
 from __future__ import annotations
 
 import argparse
+import inspect
 import statistics
 import time
 from collections.abc import Callable
@@ -34,7 +35,9 @@ def make_params(device: str, dtype: torch.dtype, layers: int, width: int) -> lis
 def time_steps(factory: Callable[..., torch.optim.Optimizer], params: list[torch.Tensor], flags: dict[str, bool],
                steps: int, repeats: int, device: str) -> float:
     """Median seconds per step over ``repeats`` runs of ``steps`` steps (after warm-up)."""
-    opt = factory(params, **flags)
+    accepted = inspect.signature(factory).parameters
+    # An optimizer without a `foreach` flag (Muon, SparseAdam) has only its loop.
+    opt = factory(params, **{k: v for k, v in flags.items() if k in accepted})
     for p in params:
         p.grad = torch.randn_like(p) * 1e-3
     for _ in range(3):
