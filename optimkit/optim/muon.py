@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -57,18 +58,23 @@ def newton_schulz(
     return [x.T if flip else x for x, flip in zip(xs, tall)]
 
 
+# How each ``adjust_lr_fn`` scales the learning rate of an ``A x B`` matrix.
+_LR_SCALES: dict[str | None, Callable[[int, int], float]] = {
+    # "original" (the default): sqrt(max(1, A/B)), from Keller Jordan's reference implementation.
+    None: lambda rows, cols: math.sqrt(max(1, rows / cols)),
+    # "match_rms_adamw": an update RMS like AdamW's (Liu et al. 2025, "Muon is Scalable for LLM
+    # Training").
+    "match_rms_adamw": lambda rows, cols: 0.2 * math.sqrt(max(rows, cols)),
+}
+_LR_SCALES["original"] = _LR_SCALES[None]
+
+
 def adjusted_lr(lr: float | Tensor, adjust_lr_fn: str | None, shape: torch.Size) -> float | Tensor:
     """The learning rate for an ``A x B`` matrix: ``lr * sqrt(max(1, A/B))`` ("original", the
-    default) or ``0.2 * lr * sqrt(max(A, B))`` ("match_rms_adamw": an update RMS like AdamW's,
-    Liu et al. 2025, "Muon is Scalable for LLM Training")."""
-    rows, cols = shape[:2]
-    if adjust_lr_fn is None or adjust_lr_fn == "original":
-        ratio = math.sqrt(max(1, rows / cols))
-    elif adjust_lr_fn == "match_rms_adamw":
-        ratio = 0.2 * math.sqrt(max(rows, cols))
-    else:
-        ratio = 1.0
-    return lr * ratio
+    default) or ``0.2 * lr * sqrt(max(A, B))`` ("match_rms_adamw"); any other name leaves ``lr``
+    unscaled (the constructor rejects unknown names)."""
+    scale = _LR_SCALES.get(adjust_lr_fn)
+    return lr if scale is None else lr * scale(shape[0], shape[1])
 
 
 def muon_rule(
@@ -144,12 +150,9 @@ class Muon(Optimizer):
             "adjust_lr_fn": adjust_lr_fn,
         }
         super().__init__(params, defaults)
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.ndim != 2:
-                    raise ValueError(
-                        f"Muon only supports 2D parameters whereas we found a parameter with size: {p.size()}"
-                    )
+        not_matrix = next((p for g in self.param_groups for p in g["params"] if p.ndim != 2), None)
+        if not_matrix is not None:
+            raise ValueError(f"Muon only supports 2D parameters whereas we found a parameter with size: {not_matrix.size()}")
 
     def _check_param(self, group: dict[str, Any], p: Tensor) -> None:
         if torch.is_complex(p):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from copy import deepcopy
 from typing import Any, Literal, Union
 
@@ -382,28 +383,32 @@ def update_bn(
         >>> torch.allclose(net[1].running_mean, expected[0]), net.training
         (True, False)
     """
-    saved_momenta: dict[_BatchNorm, float | None] = {}
-    for layer in model.modules():
-        if isinstance(layer, _BatchNorm):
-            layer.reset_running_stats()
-            saved_momenta[layer] = layer.momentum
-    if not saved_momenta:
+    norms = [layer for layer in model.modules() if isinstance(layer, _BatchNorm)]
+    if not norms:
         return
+    with _cumulative_statistics(model, norms):
+        for batch in loader:
+            inputs = batch[0] if isinstance(batch, (list, tuple)) else batch
+            model(inputs if device is None else inputs.to(device))
 
-    was_training = model.training
+
+@contextmanager
+def _cumulative_statistics(model: Module, norms: list[_BatchNorm]) -> Iterator[None]:
+    """Within the block: ``model`` in training mode, and every layer of ``norms`` with fresh
+    running statistics that average all batches equally (``momentum=None``). On exit the
+    layers' momenta and the model's mode are what they were."""
+    momenta = [layer.momentum for layer in norms]
+    mode = model.training
+    for layer in norms:
+        layer.reset_running_stats()
+        layer.momentum = None
     model.train()
-    for layer in saved_momenta:
-        layer.momentum = None  # cumulative (equal-weight) average over the pass
-
-    for batch in loader:
-        inputs = batch[0] if isinstance(batch, (list, tuple)) else batch
-        if device is not None:
-            inputs = inputs.to(device)
-        model(inputs)
-
-    for layer, momentum in saved_momenta.items():
-        layer.momentum = momentum
-    model.train(was_training)
+    try:
+        yield
+    finally:
+        for layer, momentum in zip(norms, momenta, strict=True):
+            layer.momentum = momentum
+        model.train(mode)
 
 
 def _linear_shape(t: float) -> float:
