@@ -15,6 +15,7 @@ from ..registry import register_optimizer
 from . import _validation as v
 from ._docs import args_doc
 from ._executor import squeezed
+from ._lbfgs_history import CurvatureHistory
 from .optimizer import GLOBAL_STEP_KEY, Optimizer, ParamsT
 
 __all__ = ["LBFGS", "cubic_minimizer", "strong_wolfe"]
@@ -210,6 +211,86 @@ def _store(buffer: Any, value: Tensor) -> Tensor:
     return value
 
 
+def _as_real_vector(tensor: Tensor) -> Tensor:
+    """``tensor`` as a 1-D view of real numbers: densified if sparse, a complex entry as its
+    real and imaginary parts side by side."""
+    vector = (tensor.to_dense() if tensor.is_sparse else tensor).view(-1)
+    return torch.view_as_real(vector).view(-1) if vector.is_complex() else vector
+
+
+@dataclass
+class _Settings:
+    """The (single) parameter group's options, read once per ``step()``."""
+
+    lr: Scalar
+    max_iter: int
+    max_eval: int
+    tolerance_grad: float
+    tolerance_change: float
+    history_size: int
+    line_search_fn: str | None
+
+    @classmethod
+    def of(cls, group: dict[str, Any]) -> _Settings:
+        return cls(lr=squeezed(group["lr"]), max_iter=group["max_iter"], max_eval=group["max_eval"],
+                   tolerance_grad=group["tolerance_grad"], tolerance_change=group["tolerance_change"],
+                   history_size=group["history_size"], line_search_fn=group["line_search_fn"])
+
+
+@dataclass
+class _Carried:
+    """What one ``step()`` hands to the next through the optimizer state: the last search
+    direction and step length (together the last step ``s = t d``), the curvature history, and
+    the gradient and loss where the last iteration started (for ``y`` and the progress test)."""
+
+    direction: Tensor | None
+    step_length: Scalar | None
+    history: CurvatureHistory | None
+    prev_grad: Tensor | None
+    prev_loss: float | None
+
+
+def _load_carried(state: dict[str, Any], capacity: int) -> _Carried:
+    """The carried quantities from torch's state keys (absent before the first iteration)."""
+    history = None
+    if state.get("old_dirs") is not None:
+        history = CurvatureHistory(capacity, steps=state["old_stps"], grad_changes=state["old_dirs"],
+                                   rho=state["ro"], gamma=state.get("H_diag", 1))
+    return _Carried(state.get("d"), state.get("t"), history, state.get("prev_flat_grad"), state.get("prev_loss"))
+
+
+def _save_carried(carried: _Carried, state: dict[str, Any]) -> None:
+    """Back into torch's keys, in torch's order (``state_dict`` comparisons see the order)."""
+    history = carried.history
+    state.update(
+        d=carried.direction,
+        t=carried.step_length,
+        old_dirs=history.grad_changes if history is not None else None,
+        old_stps=history.steps if history is not None else None,
+        ro=history.rho if history is not None else None,
+        H_diag=history.gamma if history is not None else None,
+        prev_flat_grad=carried.prev_grad,
+        prev_loss=carried.prev_loss,
+    )
+
+
+def _stop_reason(settings: _Settings, iteration: int, evaluations: int, grad: Tensor, direction: Tensor,
+                 step_length: Scalar, loss_change: float) -> str | None:
+    """Why the iterations of this ``step()`` end after the current one, or ``None`` to go on.
+    The step just taken is ``step_length * direction``; ``grad`` is the gradient where it led."""
+    if iteration == settings.max_iter:
+        return "max_iter iterations done"
+    if evaluations >= settings.max_eval:
+        return "max_eval evaluations spent"
+    if grad.abs().max() <= settings.tolerance_grad:
+        return "gradient below tolerance_grad"
+    if direction.mul(step_length).abs().max() <= settings.tolerance_change:
+        return "step below tolerance_change"
+    if abs(loss_change) < settings.tolerance_change:
+        return "loss change below tolerance_change"
+    return None
+
+
 @register_optimizer(
     "lbfgs",
     description="L-BFGS quasi-Newton method over all parameters as one vector, with an optional strong Wolfe line search.",
@@ -225,32 +306,18 @@ class LBFGS(Optimizer):
     # products across every parameter, a history of past steps), re-evaluates the closure
     # several times per step, and keeps one global state on the first parameter.
 
-    def __init__(
-        self,
-        params: ParamsT,
-        lr: float | Tensor = 1,
-        max_iter: int = 20,
-        max_eval: int | None = None,
-        tolerance_grad: float = 1e-7,
-        tolerance_change: float = 1e-9,
-        history_size: int = 100,
-        line_search_fn: str | None = None,
-    ) -> None:
+    def __init__(self, params: ParamsT, lr: float | Tensor = 1, max_iter: int = 20, max_eval: int | None = None,
+                 tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, history_size: int = 100,
+                 line_search_fn: str | None = None) -> None:
         if isinstance(lr, Tensor) and lr.numel() != 1:
             raise ValueError("Tensor lr must be 1-element")
         v.validate((v.LR,), {"lr": lr})
-        if max_eval is None:
-            max_eval = max_iter * 5 // 4
-        defaults = {
-            "lr": lr,
-            "max_iter": max_iter,
-            "max_eval": max_eval,
-            "tolerance_grad": tolerance_grad,
-            "tolerance_change": tolerance_change,
-            "history_size": history_size,
-            "line_search_fn": line_search_fn,
-        }
-        super().__init__(params, defaults)
+        options = {"lr": lr, "max_iter": max_iter,
+                   # torch's default: a quarter more evaluations than iterations.
+                   "max_eval": max_iter * 5 // 4 if max_eval is None else max_eval,
+                   "tolerance_grad": tolerance_grad, "tolerance_change": tolerance_change,
+                   "history_size": history_size, "line_search_fn": line_search_fn}
+        super().__init__(params, options)
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
 
@@ -259,39 +326,18 @@ class LBFGS(Optimizer):
         return self.param_groups[0]["params"]
 
     def _flat_grad(self) -> Tensor:
-        """Every gradient, flattened and joined (zeros for a missing one, real and imaginary
-        parts side by side for complex parameters, sparse gradients made dense)."""
-        pieces = []
-        for p in self._params():
-            if p.grad is None:
-                piece = torch.zeros(p.numel(), dtype=p.dtype, device=p.device)
-            elif p.grad.is_sparse:
-                piece = p.grad.to_dense().view(-1)
-            else:
-                piece = p.grad.view(-1)
-            if piece.is_complex():
-                piece = torch.view_as_real(piece).view(-1)
-            pieces.append(piece)
-        return torch.cat(pieces, 0)
+        """Every gradient as one real vector (zeros for a parameter without one)."""
+        return torch.cat([
+            _as_real_vector(p.grad if p.grad is not None else torch.zeros(p.numel(), dtype=p.dtype, device=p.device))
+            for p in self._params()
+        ])
 
     def _move(self, step: Scalar, direction: Tensor) -> None:
         """``params += step * direction``, with ``direction`` split back into the parameters."""
-        offset = 0
-        for p in self._params():
-            target = torch.view_as_real(p) if p.is_complex() else p
-            count = target.numel()
-            target.add_(direction[offset:offset + count].view_as(target), alpha=step)
-            offset += count
-
-    def _evaluate_at(self, closure: Callable[[], Any], origin: list[Tensor], step: Scalar,
-                     direction: Tensor) -> tuple[float, Tensor]:
-        """Loss and flat gradient at ``origin + step * direction``; the parameters are put back."""
-        self._move(step, direction)
-        loss = float(closure())
-        grad = self._flat_grad()
-        for p, saved in zip(self._params(), origin):
-            p.copy_(saved)
-        return loss, grad
+        targets = [torch.view_as_real(p) if p.is_complex() else p for p in self._params()]
+        pieces = direction.split([target.numel() for target in targets])
+        for target, piece in zip(targets, pieces):
+            target.add_(piece.view_as(target), alpha=step)
 
     # ------------------------------------------------------------------------------------- step
     @torch.no_grad()
@@ -308,138 +354,106 @@ class LBFGS(Optimizer):
         if len(self.param_groups) != 1:
             raise AssertionError(f"Expected exactly one param_group, but got {len(self.param_groups)}")
         closure = torch.enable_grad()(closure)
-        group = self.param_groups[0]
-        lr = squeezed(group["lr"])
-        max_iter, max_eval = group["max_iter"], group["max_eval"]
-        tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
-        history_size = group["history_size"]
-        line_search_fn = group["line_search_fn"]
-
+        settings = _Settings.of(self.param_groups[0])
         # All of L-BFGS's state is global; like torch it lives on the first parameter, which lets
         # load_state_dict move it to that parameter's device and dtype.
         state = self.state[self._params()[0]]
-        state.setdefault("func_evals", 0)
-        state.setdefault("n_iter", 0)
+        for counter in ("func_evals", "n_iter"):
+            state.setdefault(counter, 0)
 
         first_loss = closure()
-        loss = float(first_loss)
-        evals_now = 1
         state["func_evals"] += 1
-        flat_grad = self._flat_grad()
-        if flat_grad.abs().max() <= tolerance_grad:
-            self._count_global_step()
-            return first_loss
-
-        d = state.get("d")
-        t = state.get("t")
-        old_dirs = state.get("old_dirs")
-        old_stps = state.get("old_stps")
-        ro = state.get("ro")
-        H_diag = state.get("H_diag")
-        prev_flat_grad = state.get("prev_flat_grad")
-        prev_loss = state.get("prev_loss")
-
-        iteration = 0
-        while iteration < max_iter:
-            iteration += 1
-            state["n_iter"] += 1
-
-            # ---- search direction
-            if state["n_iter"] == 1:
-                d = _store(d, flat_grad.neg())
-                old_dirs, old_stps, ro = [], [], []
-                H_diag = 1
-            else:
-                # Remember the last step s and the change y of the gradient it caused, when the
-                # pair keeps the approximation positive definite (curvature y.s clearly > 0).
-                y = flat_grad.sub(prev_flat_grad)
-                s = d.mul(t)
-                ys = y.dot(s)
-                if ys > 1e-10:
-                    if len(old_dirs) == history_size:
-                        del old_dirs[0], old_stps[0], ro[0]
-                    old_dirs.append(y)
-                    old_stps.append(s)
-                    ro.append(1.0 / ys)
-                    H_diag = ys / y.dot(y)
-                if "al" not in state:
-                    state["al"] = [None] * history_size
-                d = _store(d, self._two_loop(flat_grad, old_dirs, old_stps, ro, H_diag, state["al"]))
-
-            if prev_flat_grad is None:
-                prev_flat_grad = flat_grad.clone(memory_format=torch.contiguous_format)
-            else:
-                prev_flat_grad.copy_(flat_grad)
-            prev_loss = loss
-
-            # ---- step length: scaled down on the very first iteration, lr afterwards
-            t = min(1.0, 1.0 / flat_grad.abs().sum()) * lr if state["n_iter"] == 1 else lr
-            gtd = flat_grad.dot(d)
-            if gtd > -tolerance_change:  # not a descent direction (any more)
-                break
-
-            spent = 0
-            if line_search_fn is not None:
-                if line_search_fn != "strong_wolfe":
-                    raise RuntimeError("only 'strong_wolfe' is supported")
-                origin = [p.clone(memory_format=torch.contiguous_format) for p in self._params()]
-                direction = d
-
-                def evaluate(step: Scalar) -> tuple[float, Tensor]:
-                    return self._evaluate_at(closure, origin, step, direction)
-
-                # torch passes the search neither c1/c2 nor the group's tolerance_change: the
-                # search keeps its own defaults.
-                loss, flat_grad, t, spent = strong_wolfe(evaluate, t, d, loss, flat_grad, gtd,
-                                                         max_ls=max_eval - evals_now)
-                self._move(t, d)
-                converged = flat_grad.abs().max() <= tolerance_grad
-            else:
-                self._move(t, d)
-                if iteration != max_iter:
-                    # The last iteration skips the evaluation: the next step() makes it anyway.
-                    loss = float(closure())
-                    flat_grad = self._flat_grad()
-                    converged = flat_grad.abs().max() <= tolerance_grad
-                    spent = 1
-
-            evals_now += spent
-            state["func_evals"] += spent
-
-            # ---- stopping tests
-            if iteration == max_iter or evals_now >= max_eval or converged:
-                break
-            if d.mul(t).abs().max() <= tolerance_change:  # the step hardly moves anything
-                break
-            if abs(loss - prev_loss) < tolerance_change:
-                break
-
-        state["d"] = d
-        state["t"] = t
-        state["old_dirs"] = old_dirs
-        state["old_stps"] = old_stps
-        state["ro"] = ro
-        state["H_diag"] = H_diag
-        state["prev_flat_grad"] = prev_flat_grad
-        state["prev_loss"] = prev_loss
+        grad = self._flat_grad()
+        # Already at a stationary point, no iteration: the state keeps its counters only. (Written
+        # as `not <=` so that a NaN gradient iterates, as in torch.)
+        stationary = bool(grad.abs().max() <= settings.tolerance_grad)
+        if not stationary:
+            carried = _load_carried(state, settings.history_size)
+            self._iterate(closure, settings, state, carried, float(first_loss), grad)
+            _save_carried(carried, state)
         self._count_global_step()
         return first_loss
 
-    @staticmethod
-    def _two_loop(flat_grad: Tensor, old_dirs: list[Tensor], old_stps: list[Tensor], ro: list[Tensor],
-                  H_diag: Scalar, al: list[Any]) -> Tensor:
-        """The L-BFGS direction ``-H g``: the inverse Hessian approximation built from the stored
-        pairs applied to the gradient, with the two-loop recursion (Nocedal & Wright, alg. 7.4).
-        ``al`` receives the coefficients of the first loop."""
-        q = flat_grad.neg()
-        for i in reversed(range(len(old_dirs))):
-            al[i] = old_stps[i].dot(q) * ro[i]
-            q.add_(old_dirs[i], alpha=-al[i])
-        r = torch.mul(q, H_diag)
-        for i in range(len(old_dirs)):
-            be_i = old_dirs[i].dot(r) * ro[i]
-            r.add_(old_stps[i], alpha=al[i] - be_i)
-        return r
+    def _iterate(self, closure: Callable[[], Any], settings: _Settings, state: dict[str, Any],
+                 carried: _Carried, loss: float, grad: Tensor) -> None:
+        """The iterations of one ``step()``, from the loss and gradient at the current point;
+        ``carried`` and the counters in ``state`` are updated as they go."""
+        evaluations = 1  # step()'s own closure call
+        for iteration in range(1, settings.max_iter + 1):
+            state["n_iter"] += 1
+            first_ever = state["n_iter"] == 1
+            carried.direction = _store(carried.direction, self._direction(state, settings, carried, grad))
+            direction = carried.direction
+            if carried.prev_grad is None:
+                carried.prev_grad = grad.clone(memory_format=torch.contiguous_format)
+            else:
+                carried.prev_grad.copy_(grad)
+            carried.prev_loss = loss
+
+            # Without curvature information the very first step is scaled to at most lr in the
+            # l1 norm; afterwards the quasi-Newton direction has the right length and lr is tried.
+            carried.step_length = min(1.0, 1.0 / grad.abs().sum()) * settings.lr if first_ever else settings.lr
+            slope = grad.dot(direction)
+            if slope > -settings.tolerance_change:
+                break  # not (or hardly) a descent direction: no step can make progress
+
+            loss, grad, spent = self._take_step(closure, settings, carried, slope, loss, grad,
+                                                evaluations, last=iteration == settings.max_iter)
+            evaluations += spent
+            state["func_evals"] += spent
+            # (The reason itself is for reading in a debugger; every reason ends the step alike.)
+            reason = _stop_reason(settings, iteration, evaluations, grad, direction, carried.step_length,
+                                  loss - carried.prev_loss)
+            if reason is not None:
+                break
+
+    def _direction(self, state: dict[str, Any], settings: _Settings, carried: _Carried, grad: Tensor) -> Tensor:
+        """The search direction at ``grad``, after the history has learnt from the last step."""
+        if state["n_iter"] == 1:
+            # The optimizer's first iteration ever: steepest descent, and an empty memory.
+            carried.history = CurvatureHistory(settings.history_size)
+            return grad.neg()
+        if carried.history is None or carried.direction is None or carried.prev_grad is None:
+            raise RuntimeError(f"LBFGS state has n_iter = {state['n_iter']} but lacks the history of the "
+                               "iterations before (d, old_dirs, prev_flat_grad): an incomplete state_dict?")
+        carried.history.offer(carried.direction.mul(carried.step_length), grad.sub(carried.prev_grad))
+        if "al" not in state:  # torch keeps the two-loop coefficients in the state too
+            state["al"] = [None] * settings.history_size
+        return carried.history.inverse_times(grad, state["al"])
+
+    def _take_step(self, closure: Callable[[], Any], settings: _Settings, carried: _Carried, slope: Scalar,
+                   loss: float, grad: Tensor, evaluations: int, last: bool) -> tuple[float, Tensor, int]:
+        """Move the parameters along ``carried.direction``, by the fixed step length or by one the
+        line search finds (then stored in ``carried.step_length``). Returns the loss and gradient
+        at the new point and the number of closure evaluations spent."""
+        direction = carried.direction
+        assert direction is not None and carried.step_length is not None
+        if settings.line_search_fn is None:
+            self._move(carried.step_length, direction)
+            if last:
+                # No evaluation after the last iteration: the next step() starts with one anyway.
+                return loss, grad, 0
+            loss = float(closure())
+            return loss, self._flat_grad(), 1
+        if settings.line_search_fn != "strong_wolfe":
+            raise RuntimeError("only 'strong_wolfe' is supported")
+
+        origin = [p.clone(memory_format=torch.contiguous_format) for p in self._params()]
+
+        def evaluate(step_length: Scalar) -> tuple[float, Tensor]:
+            # The loss and gradient at origin + step_length * direction, parameters put back after.
+            self._move(step_length, direction)
+            value, gradient = float(closure()), self._flat_grad()
+            for param, saved in zip(self._params(), origin):
+                param.copy_(saved)
+            return value, gradient
+
+        # torch passes the search neither c1/c2 nor the group's tolerance_change: the search keeps
+        # its own defaults. It may spend what is left of max_eval.
+        loss, grad, carried.step_length, spent = strong_wolfe(
+            evaluate, carried.step_length, direction, loss, grad, slope, max_ls=settings.max_eval - evaluations)
+        self._move(carried.step_length, direction)
+        return loss, grad, spent
 
     def _count_global_step(self) -> None:
         if self.enable_global_step:

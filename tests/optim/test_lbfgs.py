@@ -1,5 +1,6 @@
-"""LBFGS beyond the generic database tests: Rosenbrock against torch, the line search on its
-own, the closure and single-group contract, preinitialize() and sparse gradients."""
+"""LBFGS beyond the generic database tests: Rosenbrock against torch, the curvature history and
+its two-loop recursion on their own, the line search on its own, the closure and single-group
+contract, preinitialize() and sparse gradients."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from optimkit.optim import LBFGS
+from optimkit.optim._lbfgs_history import MIN_CURVATURE, CurvatureHistory
 from optimkit.optim.lbfgs import cubic_minimizer, strong_wolfe
 from tests._harness import assert_states_close
 
@@ -153,6 +155,139 @@ def test_sparse_gradients_of_an_embedding_equal_torch() -> None:
     # Rows that were never looked up have zero gradient and stay where they were.
     untouched = [1, 3, 4]
     assert torch.equal(ours_emb.weight[untouched], theirs_emb.weight[untouched])
+
+
+# ------------------------------------------------------------------------- the curvature history
+def _spd_matrix(n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    m = torch.randn(n, n, dtype=torch.float64, generator=g)
+    return m @ m.T + n * torch.eye(n, dtype=torch.float64)
+
+
+def _conjugate_steps(a: torch.Tensor, count: int, seed: int) -> list[torch.Tensor]:
+    """``count`` random steps made A-conjugate (s_i^T A s_j = 0 for i != j) by Gram-Schmidt."""
+    g = torch.Generator().manual_seed(seed)
+    steps: list[torch.Tensor] = []
+    for _ in range(count):
+        s = torch.randn(a.shape[0], dtype=torch.float64, generator=g)
+        for prior in steps:
+            s = s - (prior @ a @ s) / (prior @ a @ prior) * prior
+        steps.append(s)
+    return steps
+
+
+def _dense_bfgs_inverse(pairs: list[tuple[torch.Tensor, torch.Tensor]], gamma: float, n: int) -> torch.Tensor:
+    """The L-BFGS inverse Hessian written out as a matrix: H0 = gamma I, then the BFGS update
+    H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T for each pair, oldest first (N&W eq. 7.19)."""
+    eye = torch.eye(n, dtype=torch.float64)
+    h = gamma * eye
+    for s, y in pairs:
+        rho = 1.0 / y.dot(s)
+        h = (eye - rho * torch.outer(s, y)) @ h @ (eye - rho * torch.outer(y, s)) + rho * torch.outer(s, s)
+    return h
+
+
+@pytest.mark.parametrize("earlier", [0, 3])
+def test_history_of_n_conjugate_exact_pairs_gives_the_newton_direction(earlier: int) -> None:
+    """On f(x) = x^T A x / 2 (gradient change y = A s), n A-conjugate exact pairs determine A
+    completely: -H g is the Newton direction -A^{-1} g, whatever gamma is. ``earlier`` unrelated
+    pairs offered first must have been pushed out by the n newer ones (capacity n)."""
+    n = 5
+    a = _spd_matrix(n, seed=1)
+    history = CurvatureHistory(capacity=n)
+    gen = torch.Generator().manual_seed(2)
+    for _ in range(earlier):
+        s = torch.randn(n, dtype=torch.float64, generator=gen)
+        assert history.offer(s, 3.0 * s)  # the curvature of another matrix, 3 I
+    for s in _conjugate_steps(a, n, seed=2):
+        assert history.offer(s, a @ s)
+    assert len(history) == n
+    g = torch.randn(n, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    g_before = g.clone()
+    alphas: list[Any] = [None] * (n + 2)
+    direction = history.inverse_times(g, alphas)
+    torch.testing.assert_close(direction, -torch.linalg.solve(a, g), rtol=1e-10, atol=1e-12)
+    assert g.equal(g_before)  # the gradient is not modified
+    # The first loop's coefficients land in the first n slots (0-dim tensors, as in torch's `al`).
+    assert all(isinstance(alpha, torch.Tensor) and alpha.dim() == 0 for alpha in alphas[:n])
+    assert alphas[n:] == [None, None]
+
+
+def test_history_two_loop_equals_the_dense_bfgs_matrix() -> None:
+    """Arbitrary (not conjugate, fewer than n) pairs: the two-loop product is exactly -H g for the
+    matrix the BFGS updates build from H0 = gamma I, gamma = y.s / y.y of the newest pair."""
+    n = 7
+    gen = torch.Generator().manual_seed(11)
+    a = _spd_matrix(n, seed=12)
+    history = CurvatureHistory(capacity=4)
+    pairs = []
+    for _ in range(4):
+        s = torch.randn(n, dtype=torch.float64, generator=gen)
+        y = a @ s + 0.1 * torch.randn(n, dtype=torch.float64, generator=gen)  # noisy, still y.s > 0
+        assert history.offer(s, y)
+        pairs.append((s, y))
+    s_new, y_new = pairs[-1]
+    gamma = (y_new.dot(s_new) / y_new.dot(y_new)).item()
+    assert float(history.gamma) == pytest.approx(gamma, rel=1e-14)
+    for i, (s, y) in enumerate(pairs):
+        assert history.steps[i] is s and history.grad_changes[i] is y
+        assert float(history.rho[i]) == pytest.approx(1.0 / y.dot(s).item(), rel=1e-14)
+    h = _dense_bfgs_inverse(pairs, gamma, n)
+    for _ in range(3):
+        g = torch.randn(n, dtype=torch.float64, generator=gen)
+        torch.testing.assert_close(history.inverse_times(g, [None] * 4), -(h @ g), rtol=1e-10, atol=1e-12)
+
+
+def test_history_rejects_pairs_without_enough_curvature() -> None:
+    history = CurvatureHistory(capacity=3)
+    assert history.inverse_times(torch.tensor([2.0, -1.0], dtype=torch.float64), [None] * 3).tolist() == [-2.0, 1.0]
+    s = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    assert history.offer(s, torch.tensor([2.0, 1.0], dtype=torch.float64))
+    gamma = history.gamma
+    rejected = [
+        torch.tensor([-1.0, 3.0], dtype=torch.float64),  # negative curvature
+        torch.tensor([0.0, 5.0], dtype=torch.float64),  # y orthogonal to s
+        torch.tensor([MIN_CURVATURE, 1.0], dtype=torch.float64),  # y.s exactly at the threshold
+    ]
+    for y in rejected:
+        assert not history.offer(s, y)
+    assert len(history) == len(history.grad_changes) == len(history.rho) == 1
+    assert history.gamma is gamma
+    assert history.offer(s, torch.tensor([2 * MIN_CURVATURE, 1.0], dtype=torch.float64))  # just above
+    assert len(history) == 2
+
+
+def test_history_drops_the_oldest_pair_when_full() -> None:
+    history = CurvatureHistory(capacity=2)
+    steps = [torch.full((3,), float(k + 1), dtype=torch.float64) for k in range(4)]
+    changes = [2.0 * s for s in steps]
+    for s, y in zip(steps, changes):
+        assert history.offer(s, y)
+        assert len(history) <= 2
+    assert history.steps == steps[2:] and history.grad_changes == changes[2:]
+    assert all(a is b for a, b in zip(history.steps, steps[2:]))
+    assert [float(r) for r in history.rho] == pytest.approx([1 / (2 * 27.0), 1 / (2 * 48.0)])
+    assert float(history.gamma) == pytest.approx(0.5)
+
+
+def test_history_wraps_torchs_state_lists_in_place() -> None:
+    """The history works on the very lists of torch's state layout (no copies), so a state
+    loaded from torch continues, and ours saves as torch's."""
+    x = torch.tensor([-1.2, 1.0, 0.4], dtype=torch.float64, requires_grad=True)
+    theirs = torch.optim.LBFGS([x], history_size=3, max_iter=6)
+    theirs.step(_closure(x))
+    state = theirs.state[x]
+    history = CurvatureHistory(3, steps=state["old_stps"], grad_changes=state["old_dirs"], rho=state["ro"],
+                               gamma=state["H_diag"])
+    assert history.steps is state["old_stps"] and len(history) == len(state["old_dirs"]) > 0
+    g = state["prev_flat_grad"]
+    alphas: list[Any] = [None] * 3
+    ours = history.inverse_times(g, alphas)
+    # torch's last direction came from the same history at the same gradient (it then stepped).
+    torch.testing.assert_close(ours, state["d"], **TIGHT)
+    count = len(history)
+    for mine, torchs in zip(alphas[:count], state["al"][:count]):
+        torch.testing.assert_close(mine, torchs, **TIGHT)
 
 
 # ----------------------------------------------------------------------------------- preinitialize
