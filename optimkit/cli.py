@@ -15,7 +15,6 @@ one-line message on stderr and exit status 2, never with a traceback.
 from __future__ import annotations
 
 import argparse
-import difflib
 import inspect
 import math
 import os
@@ -139,25 +138,16 @@ def _first_paragraph(doc: str | None) -> str:
 
 def _find(name: str) -> tuple[str, Any]:
     """``("optimizer" | "scheduler", spec)`` for a name from either registry and namespace."""
-    from optimkit.registry import get_optimizer, list_optimizers
+    from optimkit.registry import OPTIMIZERS, SCHEDULERS, UnknownNameError, close_matches
 
-    from .schedule_plot import resolve_scheduler
-
-    head, sep, tail = name.partition(":")
-    namespaces = [head.lower()] if sep and head.lower() in _NAMESPACES else list(_NAMESPACES)
-    bare = tail if sep and head.lower() in _NAMESPACES else name
-    for namespace in namespaces:
-        if bare.lower() in list_optimizers(namespace=namespace):
-            return "optimizer", get_optimizer(bare, namespace=namespace)
+    try:
+        return "optimizer", OPTIMIZERS.resolve(name)
+    except UnknownNameError as no_optimizer:
         try:
-            spec = resolve_scheduler(f"{namespace}:{bare}")
-        except KeyError:
-            continue
-        return "scheduler", spec
-    from optimkit.registry import list_schedulers
-
-    known = [n for ns in namespaces for n in list_optimizers(namespace=ns) + list_schedulers(namespace=ns)]
-    close = list(dict.fromkeys(difflib.get_close_matches(bare.lower(), known, n=10, cutoff=0.5)))[:3]
+            return "scheduler", SCHEDULERS.resolve(name, suffixes=("lr",), unique_prefix=True)
+        except UnknownNameError as no_scheduler:
+            bare = no_scheduler.name
+            close = close_matches(bare, no_optimizer.choices + no_scheduler.choices, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise CLIError(f"no optimizer or scheduler is called {bare!r}{hint} (see: optimkit list)")
 

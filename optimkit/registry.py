@@ -1,8 +1,14 @@
 """One registry per kind, declared next to the code it describes.
 
-Every optimizer class carries ``@register_optimizer(...)``; the factories, the command line, the
-documentation tables and the test database all read this registry instead of keeping lists of
-their own.
+Every optimizer class carries ``@register_optimizer(...)`` and every scheduler class
+``@register_scheduler(...)``; the factories, the command line, the documentation tables and the
+test database all read these registries instead of keeping lists of their own.
+
+Both kinds are instances of one generic :class:`Registry`: names are unique within a
+*namespace* (``"optim"``, torch's API, and ``"cerebras"``, Cerebras' API, so ``"adamw"`` can name
+a class in both), may have aliases, and are looked up by one resolver (:meth:`Registry.resolve`)
+that every front end shares: case-insensitive, optional ``namespace:`` prefix, optional name
+suffixes and unique prefixes, and an error that lists the closest names.
 
 Example:
     >>> import optimkit.registry as registry
@@ -10,6 +16,8 @@ Example:
     True
     >>> registry.get_optimizer("AdamW").cls.__name__
     'AdamW'
+    >>> registry.SCHEDULERS.resolve("cerebras:cosine_decay", suffixes=("lr",)).cls.__name__
+    'CosineDecayLR'
 """
 
 from __future__ import annotations
@@ -17,28 +25,64 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib
-from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 __all__ = [
+    "Spec",
     "OptimizerSpec",
+    "SchedulerSpec",
+    "Registry",
+    "UnknownNameError",
+    "OPTIMIZERS",
+    "SCHEDULERS",
+    "NAMESPACES",
     "register_optimizer",
     "list_optimizers",
     "get_optimizer",
     "optimizer_specs",
+    "register_scheduler",
+    "list_schedulers",
+    "get_scheduler",
+    "scheduler_specs",
+    "spec_for",
 ]
 
 _T = TypeVar("_T", bound=type)
 
+#: The facades, in lookup order when a name does not say which one it means.
+NAMESPACES: tuple[str, ...] = ("optim", "cerebras")
+
 
 @dataclass(frozen=True)
-class OptimizerSpec:
-    """What the project knows about one optimizer class.
+class Spec:
+    """What the project knows about one registered class.
 
     Attributes:
-        name: registry key, lower case (``"adamw"``).
-        cls: the optimizer class.
+        name: registry key, lower case (``"adamw"``, ``"onecyclelr"``).
+        cls: the class.
         description: one line for tables and ``optimkit list``.
+        torch_name: the ``torch.optim`` class this one reproduces, ``None`` if it has none.
+        namespace: the facade the class belongs to: ``"optim"`` (torch's signatures) or
+            ``"cerebras"`` (Cerebras' signatures).
+        aliases: other names (lower case) that find this class in its namespace.
+    """
+
+    name: str
+    cls: type
+    description: str
+    torch_name: str | None = None
+    namespace: str = "optim"
+    aliases: tuple[str, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class OptimizerSpec(Spec):
+    """An optimizer class and its capabilities.
+
+    Attributes:
         has_betas: the class takes a ``betas`` tuple (first one may be cycled by schedulers).
         has_momentum: the class takes a ``momentum`` float.
         supports_foreach: a ``foreach`` flag selects the ``torch._foreach_*`` executor.
@@ -46,15 +90,8 @@ class OptimizerSpec:
         supports_differentiable: ``differentiable=True`` lets autograd flow through ``step()``.
         supports_complex: complex parameters are updated (as real views).
         supports_sparse: sparse gradients are accepted.
-        torch_name: the ``torch.optim`` class this one reproduces, ``None`` if it has none.
-        namespace: which facade the class belongs to: ``"optim"`` (torch's API,
-            :mod:`optimkit.optim`) or ``"cerebras"`` (Cerebras' API, :mod:`optimkit.cerebras.optim`).
-            Each namespace has its own names, so ``"adamw"`` can name a class in both.
     """
 
-    name: str
-    cls: type
-    description: str
     has_betas: bool = False
     has_momentum: bool = False
     supports_foreach: bool = True
@@ -62,8 +99,6 @@ class OptimizerSpec:
     supports_differentiable: bool = True
     supports_complex: bool = True
     supports_sparse: bool = False
-    torch_name: str | None = None
-    namespace: str = "optim"
 
     def capabilities(self) -> dict[str, bool]:
         """The boolean flags of this spec, by name (for tables and the test database)."""
@@ -78,18 +113,196 @@ class OptimizerSpec:
         }
 
 
-_OPTIMIZERS: dict[str, OptimizerSpec] = {}
-# One name table per facade; the module that registers a namespace's classes when imported.
-_NAMESPACES: dict[str, dict[str, OptimizerSpec]] = {"optim": _OPTIMIZERS, "cerebras": {}}
-_NAMESPACE_MODULES = {"optim": "optimkit.optim", "cerebras": "optimkit.cerebras.optim"}
+@dataclass(frozen=True)
+class SchedulerSpec(Spec):
+    """A scheduler class (torch's ``lr_scheduler`` names, or Cerebras' schedulers)."""
 
 
-def _table(namespace: str) -> dict[str, OptimizerSpec]:
-    if namespace not in _NAMESPACES:
-        raise ValueError(f"unknown optimizer namespace {namespace!r} (known: {', '.join(_NAMESPACES)})")
-    return _NAMESPACES[namespace]
+S = TypeVar("S", bound=Spec)
 
 
+class UnknownNameError(KeyError, ValueError):
+    """A name that no registered class answers to.
+
+    It is both a :class:`KeyError` (a failed lookup) and a :class:`ValueError` (a bad value in a
+    config), so callers catch whichever they think of. ``choices`` lists the valid names and
+    ``close`` the nearest ones.
+    """
+
+    def __init__(self, message: str, name: str, choices: Sequence[str], close: Sequence[str]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.name = name
+        self.choices = list(choices)
+        self.close = list(close)
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return self.message
+
+
+def _plain(name: str) -> str:
+    """``name`` lower case with everything but letters and digits removed."""
+    return re.sub(r"[^0-9a-z]", "", name.lower())
+
+
+def close_matches(name: str, choices: Iterable[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """The ``n`` names of ``choices`` most like ``name`` (case-insensitive), best first."""
+    return list(dict.fromkeys(difflib.get_close_matches(name.lower(), list(choices), n=n, cutoff=cutoff)))
+
+
+class Registry(Generic[S]):
+    """Registered classes of one kind, one name table per namespace.
+
+    Args:
+        kind: what is registered, for messages (``"optimizer"``).
+        modules: per namespace, the modules whose import registers its classes (registration is
+            a side effect of defining the classes, so a lookup imports these first).
+    """
+
+    def __init__(self, kind: str, modules: dict[str, tuple[str, ...]]) -> None:
+        self.kind = kind
+        self._modules = modules
+        self._tables: dict[str, dict[str, S]] = {namespace: {} for namespace in modules}
+        self._aliases: dict[str, dict[str, str]] = {namespace: {} for namespace in modules}
+
+    # ----------------------------------------------------------------------------- registering
+    def _raw_table(self, namespace: str) -> dict[str, S]:
+        if namespace not in self._tables:
+            raise ValueError(f"unknown {self.kind} namespace {namespace!r} (known: {', '.join(self._tables)})")
+        return self._tables[namespace]
+
+    def add(self, spec: S) -> None:
+        """Record ``spec`` under its name and aliases.
+
+        Raises:
+            ValueError: when a name or alias is already taken by another class.
+        """
+        table = self._raw_table(spec.namespace)
+        aliases = self._aliases[spec.namespace]
+        for key in (spec.name, *spec.aliases):
+            owner = table.get(aliases.get(key, key))
+            if owner is not None and owner.cls is not spec.cls:
+                raise ValueError(f"{self.kind} name {key!r} is already registered to {owner.cls!r}")
+        table[spec.name] = spec
+        for alias in spec.aliases:
+            aliases[alias] = spec.name
+
+    def decorator(self, make_spec: Callable[[type], S]) -> Callable[[_T], _T]:
+        """A class decorator that registers the spec ``make_spec(cls)``."""
+
+        def decorate(cls: _T) -> _T:
+            self.add(make_spec(cls))
+            return cls
+
+        return decorate
+
+    # -------------------------------------------------------------------------------- reading
+    def table(self, namespace: str = "optim") -> dict[str, S]:
+        """Name -> spec for ``namespace``, after importing the modules that fill it."""
+        table = self._raw_table(namespace)
+        for module in self._modules[namespace]:
+            importlib.import_module(module)
+        return table
+
+    def specs(self, namespace: str = "optim") -> list[S]:
+        """Every spec of ``namespace``, sorted by name."""
+        table = self.table(namespace)
+        return [table[key] for key in sorted(table)]
+
+    def names(self, pattern: str = "*", namespace: str = "optim") -> list[str]:
+        """Registered names of ``namespace`` matching the shell-style ``pattern`` (any case)."""
+        return sorted(name for name in self.table(namespace) if fnmatch.fnmatchcase(name, pattern.lower()))
+
+    def get(self, name: str, namespace: str = "optim") -> S:
+        """The spec registered as ``name`` or one of its aliases (any case) in ``namespace``.
+
+        Raises:
+            UnknownNameError: naming the closest registered names.
+        """
+        table = self.table(namespace)
+        key = name.lower()
+        key = self._aliases[namespace].get(key, key)
+        if key in table:
+            return table[key]
+        close = close_matches(key, table)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnknownNameError(f"unknown {self.kind} {name!r}{hint} (known: {', '.join(sorted(table))})",
+                               name, sorted(table), close)
+
+    def resolve(
+        self,
+        name: str,
+        namespaces: Sequence[str] = NAMESPACES,
+        *,
+        suffixes: Sequence[str] = (),
+        unique_prefix: bool = False,
+        where: Callable[[S], bool] | None = None,
+        what: str | None = None,
+        listing: str | None = None,
+    ) -> S:
+        """The one lookup every front end uses: config files, the CLI, plots.
+
+        ``name`` may start with ``namespace:`` to pick a namespace; otherwise ``namespaces`` are
+        searched in order. Case, ``-``, ``_`` and spaces do not matter; one of ``suffixes`` may be
+        left off (``"onecycle"`` finds ``"onecyclelr"`` with ``suffixes=("lr",)``) or given where
+        the registered name has another (``"CosineDecayWD"`` is looked up as ``cosinedecay`` +
+        each suffix); aliases count; with ``unique_prefix`` a prefix that fits exactly one name
+        is enough. ``where`` restricts the candidates.
+
+        Raises:
+            UnknownNameError: listing the closest names, and the valid ones (or ``listing``, a
+                hint where the list is long). ``what`` names the thing in the message (default:
+                the kind).
+        """
+        head, sep, tail = name.partition(":")
+        if sep and head.lower() in self._tables:
+            namespaces, name = (head.lower(),), tail
+        key = _plain(name)
+        stems = [key] + [key[: -len(s)] for s in suffixes if key.endswith(s) and len(key) > len(s)]
+        candidates = list(dict.fromkeys([k + s for k in stems for s in ("", *suffixes)]))
+        everything: list[str] = []
+        for namespace in namespaces:
+            table = {k: spec for k, spec in self.table(namespace).items() if where is None or where(spec)}
+            aliases = {alias: target for alias, target in self._aliases[namespace].items() if target in table}
+            everything += [*table, *aliases]
+            for candidate in candidates:
+                target = aliases.get(candidate, candidate)
+                if target in table:
+                    return table[target]
+            if unique_prefix and key:
+                starts = [k for k in table if k.startswith(key)]
+                if len(starts) == 1:
+                    return table[starts[0]]
+        everything = sorted(dict.fromkeys(everything))
+        close = close_matches(key, everything, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        choices = listing or f"valid: {', '.join(everything)}"
+        raise UnknownNameError(f"unknown {what or self.kind} {name!r}{hint} ({choices})", name, everything, close)
+
+    def spec_for(self, cls: type, namespaces: Sequence[str] = NAMESPACES) -> S | None:
+        """The spec of ``cls``, or of its nearest registered base class, in any of ``namespaces``
+        (a Cerebras class is found in its own namespace before its optimkit parent)."""
+        for klass in cls.__mro__:
+            for namespace in namespaces:
+                for spec in self.table(namespace).values():
+                    if spec.cls is klass:
+                        return spec
+        return None
+
+
+OPTIMIZERS: Registry[OptimizerSpec] = Registry(
+    "optimizer", {"optim": ("optimkit.optim",), "cerebras": ("optimkit.cerebras.optim",)}
+)
+SCHEDULERS: Registry[SchedulerSpec] = Registry(
+    "scheduler",
+    {
+        "optim": ("optimkit.optim", "optimkit.optim.lr_scheduler", "optimkit.optim.swa_utils"),
+        "cerebras": ("optimkit.cerebras.optim.lr_scheduler",),
+    },
+)
+
+
+# ------------------------------------------------------------------------------------ optimizers
 def register_optimizer(
     name: str,
     *,
@@ -103,50 +316,22 @@ def register_optimizer(
     supports_sparse: bool = False,
     torch_name: str | None = None,
     namespace: str = "optim",
+    aliases: Sequence[str] = (),
 ) -> Callable[[_T], _T]:
-    """Class decorator that records an optimizer in the registry under ``name``
-    (in the table of ``namespace``).
+    """Class decorator that records an optimizer under ``name`` in the table of ``namespace``.
 
     Raises:
-        ValueError: when ``name`` is already taken by another class.
+        ValueError: when ``name`` or an alias is already taken by another class.
     """
-    key = name.lower()
-    table = _table(namespace)
-
-    def decorate(cls: _T) -> _T:
-        existing = table.get(key)
-        if existing is not None and existing.cls is not cls:
-            raise ValueError(f"optimizer name {name!r} is already registered to {existing.cls!r}")
-        table[key] = OptimizerSpec(
-            name=key,
-            cls=cls,
-            description=description,
-            has_betas=has_betas,
-            has_momentum=has_momentum,
-            supports_foreach=supports_foreach,
-            supports_fused=supports_fused,
-            supports_differentiable=supports_differentiable,
-            supports_complex=supports_complex,
-            supports_sparse=supports_sparse,
-            torch_name=torch_name,
-            namespace=namespace,
-        )
-        return cls
-
-    return decorate
-
-
-def _populate(namespace: str = "optim") -> dict[str, OptimizerSpec]:
-    # Registration happens as a side effect of importing the modules that define the classes.
-    table = _table(namespace)
-    importlib.import_module(_NAMESPACE_MODULES[namespace])
-    return table
+    options = {key: value for key, value in locals().items() if key not in ("name", "aliases")}
+    return OPTIMIZERS.decorator(
+        lambda cls: OptimizerSpec(name=name.lower(), cls=cls, aliases=tuple(a.lower() for a in aliases), **options)
+    )
 
 
 def optimizer_specs(namespace: str = "optim") -> list[OptimizerSpec]:
     """Every optimizer registered in ``namespace``, sorted by name."""
-    table = _populate(namespace)
-    return [table[key] for key in sorted(table)]
+    return OPTIMIZERS.specs(namespace)
 
 
 def list_optimizers(pattern: str = "*", namespace: str = "optim") -> list[str]:
@@ -159,32 +344,27 @@ def list_optimizers(pattern: str = "*", namespace: str = "optim") -> list[str]:
         >>> list_optimizers("adam*", namespace="cerebras")
         ['adam', 'adamax', 'adamw']
     """
-    table = _populate(namespace)
-    return sorted(name for name in table if fnmatch.fnmatchcase(name, pattern.lower()))
+    return OPTIMIZERS.names(pattern, namespace)
 
 
 def get_optimizer(name: str, namespace: str = "optim") -> OptimizerSpec:
     """The spec registered under ``name`` (case-insensitive) in ``namespace``.
 
     Raises:
-        KeyError: naming the closest registered names when ``name`` is unknown.
+        UnknownNameError: a :class:`KeyError` naming the closest registered names.
     """
-    table = _populate(namespace)
-    key = name.lower()
-    if key not in table:
-        close = difflib.get_close_matches(key, list(table), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown optimizer {name!r}{hint} (known: {', '.join(sorted(table))})")
-    return table[key]
+    return OPTIMIZERS.get(name, namespace)
 
 
-def _spec_for_class(cls: type) -> OptimizerSpec | None:
-    """The spec of ``cls`` or of its nearest registered base class."""
-    for klass in cls.__mro__:
-        for spec in _OPTIMIZERS.values():
-            if spec.cls is klass:
-                return spec
-    return None
+def spec_for(cls: type) -> OptimizerSpec | SchedulerSpec | None:
+    """The optimizer or scheduler spec of ``cls`` or of its nearest registered base class.
+
+    Example:
+        >>> from optimkit.cerebras.optim import AdamW
+        >>> spec_for(AdamW).namespace, spec_for(AdamW).name
+        ('cerebras', 'adamw')
+    """
+    return OPTIMIZERS.spec_for(cls) or SCHEDULERS.spec_for(cls)
 
 
 def describe(spec: OptimizerSpec) -> dict[str, Any]:
@@ -192,91 +372,34 @@ def describe(spec: OptimizerSpec) -> dict[str, Any]:
     return {"name": spec.name, "class": spec.cls.__name__, "description": spec.description, **spec.capabilities()}
 
 
-# --------------------------------------------------------------------------------------------
-# Learning-rate (and other hyperparameter) schedulers
-# --------------------------------------------------------------------------------------------
-
-__all__ += ["SchedulerSpec", "register_scheduler", "list_schedulers", "get_scheduler", "scheduler_specs"]
-
-
-@dataclass(frozen=True)
-class SchedulerSpec:
-    """What the project knows about one scheduler class.
-
-    Attributes:
-        name: registry key, lower case (``"onecyclelr"``).
-        cls: the scheduler class.
-        description: one line for tables and ``optimkit list``.
-        torch_name: the ``torch.optim.lr_scheduler`` class this one reproduces, ``None`` if none.
-        namespace: the facade the class belongs to: ``"optim"`` (torch's signatures,
-            :mod:`optimkit.optim.lr_scheduler`) or ``"cerebras"`` (Cerebras' signatures,
-            :mod:`optimkit.cerebras.optim.lr_scheduler`). Names are unique within a namespace, so
-            both facades can have a ``"steplr"``.
-    """
-
-    name: str
-    cls: type
-    description: str
-    torch_name: str | None = None
-    namespace: str = "optim"
-
-
-# One dict per namespace; ``_SCHEDULERS`` is the default ("optim") one.
-_SCHEDULERS: dict[str, SchedulerSpec] = {}
-_SCHEDULER_NAMESPACES: dict[str, dict[str, SchedulerSpec]] = {"optim": _SCHEDULERS, "cerebras": {}}
-
-# The modules whose import registers each namespace's classes.
-_SCHEDULER_MODULES: dict[str, tuple[str, ...]] = {
-    "optim": ("optimkit.optim", "optimkit.optim.lr_scheduler", "optimkit.optim.swa_utils"),
-    "cerebras": ("optimkit.cerebras.optim.lr_scheduler",),
-}
-
-
-def _scheduler_namespace(namespace: str) -> dict[str, SchedulerSpec]:
-    if namespace not in _SCHEDULER_NAMESPACES:
-        raise ValueError(f"unknown scheduler namespace {namespace!r} (known: {', '.join(sorted(_SCHEDULER_NAMESPACES))})")
-    return _SCHEDULER_NAMESPACES[namespace]
-
-
+# ------------------------------------------------------------------------------------ schedulers
 def register_scheduler(
-    name: str, *, description: str, torch_name: str | None = None, namespace: str = "optim"
+    name: str,
+    *,
+    description: str,
+    torch_name: str | None = None,
+    namespace: str = "optim",
+    aliases: Sequence[str] = (),
 ) -> Callable[[_T], _T]:
-    """Class decorator that records a scheduler in the registry under ``name`` (in ``namespace``).
+    """Class decorator that records a scheduler under ``name`` (in ``namespace``).
 
     Raises:
-        ValueError: when ``name`` is already taken by another class in the same namespace.
+        ValueError: when ``name`` or an alias is already taken by another class in the namespace.
 
     Example:
         >>> from optimkit.registry import get_scheduler
         >>> get_scheduler("StepLR").torch_name
         'StepLR'
     """
-    key = name.lower()
-    table = _scheduler_namespace(namespace)
-
-    def decorate(cls: _T) -> _T:
-        existing = table.get(key)
-        if existing is not None and existing.cls is not cls:
-            raise ValueError(f"scheduler name {name!r} is already registered to {existing.cls!r}")
-        table[key] = SchedulerSpec(
-            name=key, cls=cls, description=description, torch_name=torch_name, namespace=namespace
-        )
-        return cls
-
-    return decorate
-
-
-def _populate_schedulers(namespace: str = "optim") -> None:
-    # Scheduler classes register themselves when the modules that define them import.
-    for module in _SCHEDULER_MODULES.get(namespace, ()):
-        importlib.import_module(module)
+    return SCHEDULERS.decorator(
+        lambda cls: SchedulerSpec(name=name.lower(), cls=cls, description=description, torch_name=torch_name,
+                                  namespace=namespace, aliases=tuple(a.lower() for a in aliases))
+    )
 
 
 def scheduler_specs(namespace: str = "optim") -> list[SchedulerSpec]:
     """Every scheduler registered in ``namespace``, sorted by name."""
-    _populate_schedulers(namespace)
-    table = _scheduler_namespace(namespace)
-    return [table[key] for key in sorted(table)]
+    return SCHEDULERS.specs(namespace)
 
 
 def list_schedulers(pattern: str = "*", namespace: str = "optim") -> list[str]:
@@ -289,22 +412,13 @@ def list_schedulers(pattern: str = "*", namespace: str = "optim") -> list[str]:
         >>> list_schedulers("cosinedecay*", namespace="cerebras")
         ['cosinedecaylr', 'cosinedecaywd']
     """
-    _populate_schedulers(namespace)
-    table = _scheduler_namespace(namespace)
-    return sorted(name for name in table if fnmatch.fnmatchcase(name, pattern.lower()))
+    return SCHEDULERS.names(pattern, namespace)
 
 
 def get_scheduler(name: str, namespace: str = "optim") -> SchedulerSpec:
     """The scheduler spec registered under ``name`` (case-insensitive) in ``namespace``.
 
     Raises:
-        KeyError: naming the closest registered names when ``name`` is unknown.
+        UnknownNameError: a :class:`KeyError` naming the closest registered names.
     """
-    _populate_schedulers(namespace)
-    table = _scheduler_namespace(namespace)
-    key = name.lower()
-    if key not in table:
-        close = difflib.get_close_matches(key, list(table), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise KeyError(f"unknown scheduler {name!r}{hint} (known: {', '.join(sorted(table))})")
-    return table[key]
+    return SCHEDULERS.get(name, namespace)

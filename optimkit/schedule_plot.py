@@ -59,25 +59,9 @@ def resolve_scheduler(name: str) -> Any:
         >>> spec.namespace, spec.cls.__name__
         ('cerebras', 'CosineDecayLR')
     """
-    from .registry import get_scheduler, list_schedulers
+    from .registry import SCHEDULERS
 
-    namespaces = ["optim", "cerebras"]
-    head, sep, tail = name.partition(":")
-    if sep and head.lower() in namespaces:
-        namespaces, name = [head.lower()], tail
-    key = re.sub(r"[^0-9a-z]", "", name.lower())
-    for namespace in namespaces:
-        names = list_schedulers(namespace=namespace)
-        for candidate in (key, key + "lr"):
-            if candidate in names:
-                return get_scheduler(candidate, namespace=namespace)
-        starts = [n for n in names if n.startswith(key)] if key else []
-        if len(starts) == 1:
-            return get_scheduler(starts[0], namespace=namespace)
-    everything = [n for ns in namespaces for n in list_schedulers(namespace=ns)]
-    close = list(dict.fromkeys(difflib.get_close_matches(key, everything, n=10, cutoff=0.5)))[:3]
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise KeyError(f"unknown scheduler {name!r}{hint} (see: optimkit list schedulers)")
+    return SCHEDULERS.resolve(name, suffixes=("lr",), unique_prefix=True, listing="see: optimkit list schedulers")
 
 
 def parse_value(text: str) -> Any:

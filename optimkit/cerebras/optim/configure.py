@@ -7,14 +7,13 @@ configs gets an error naming the key that replaced it.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 
-from optimkit.registry import list_optimizers, optimizer_specs
+from optimkit.registry import OPTIMIZERS
 
 __all__ = ["LEGACY_KEYS", "configure_optimizer", "optimizer_class"]
 
@@ -50,13 +49,7 @@ def optimizer_class(optimizer_type: str) -> type[torch.optim.Optimizer]:
         >>> optimizer_class("ADAMW").__module__
         'optimkit.cerebras.optim.optimizers'
     """
-    names = list_optimizers(namespace="cerebras")
-    key = optimizer_type.lower()
-    if key not in names:
-        close = difflib.get_close_matches(key, names, n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise ValueError(f"unknown optimizer_type {optimizer_type!r}{hint} (valid: {', '.join(names)})")
-    return next(spec.cls for spec in optimizer_specs(namespace="cerebras") if spec.name == key)
+    return OPTIMIZERS.resolve(optimizer_type, ["cerebras"], what="optimizer_type").cls
 
 
 def _is_schedule(value: Any) -> bool:

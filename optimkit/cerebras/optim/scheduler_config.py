@@ -20,7 +20,6 @@ Unlike Cerebras' own factory, every unknown key is an error that names the valid
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import numbers
 from collections.abc import Mapping, Sequence
@@ -28,7 +27,7 @@ from typing import Any
 
 import torch
 
-from ...registry import scheduler_specs
+from ...registry import SCHEDULERS
 from . import lr_scheduler as _lrs
 
 __all__ = ["configure_lr_scheduler", "configure_weight_decay_scheduler", "configure_scheduler", "scheduler_class"]
@@ -37,15 +36,6 @@ _TorchOptimizer = torch.optim.Optimizer
 _SUFFIX = {"lr": "lr", "weight_decay": "wd"}
 # Arguments filled by the factory itself, never read from the config.
 _FACTORY_ARGS = ("self", "optimizer", "schedulers", "scheduler")
-
-
-def _family(key: str) -> dict[str, type[_lrs.LRScheduler]]:
-    """The registered Cerebras classes driving ``key``, by registry name."""
-    return {
-        spec.name: spec.cls
-        for spec in scheduler_specs(namespace="cerebras")
-        if getattr(spec.cls, "param_group_key", None) == key
-    }
 
 
 def scheduler_class(name: str, key: str = "lr") -> type[_lrs.LRScheduler]:
@@ -67,18 +57,13 @@ def scheduler_class(name: str, key: str = "lr") -> type[_lrs.LRScheduler]:
         raise ValueError(f"key must be 'lr' or 'weight_decay', got {key!r}")
     if not isinstance(name, str):
         raise ValueError(f"scheduler name must be a string, got {name!r}")
-    family = _family(key)
     suffix = _SUFFIX[key]
-    low = name.lower()
-    stem = low[:-2] if low.endswith(("lr", "wd")) else low
-    aliases = {"chained": "chainedscheduler" if key == "lr" else "chainedwd", "sequential": "sequential" + suffix}
-    for candidate in (low, stem + suffix, aliases.get(stem, ""), aliases.get(low, "")):
-        if candidate in family:
-            return family[candidate]
-    valid = sorted(family)
-    close = difflib.get_close_matches(low, valid + [n[: -len(suffix)] for n in valid if n.endswith(suffix)], n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    raise ValueError(f"unknown scheduler {name!r}{hint} (valid: {', '.join(valid)})")
+    # Cerebras' config files call the combinators "chained" and "sequential".
+    if name.lower() == "chained" and key == "lr":
+        name = "chainedscheduler"
+    spec = SCHEDULERS.resolve(name, ["cerebras"], suffixes=(suffix,),
+                              where=lambda spec: getattr(spec.cls, "param_group_key", None) == key)
+    return spec.cls
 
 
 def _is_number(value: Any) -> bool:
