@@ -67,9 +67,81 @@ def test_list_unknown_pattern_fails_cleanly() -> None:
     assert "Traceback" not in result.stderr
 
 
+# Regenerates README.md's optimizer table in a fresh interpreter (so that optimizers other tests
+# register cannot leak into it) from *this checkout's* optimkit, put first on sys.path: whether or
+# where optimkit is installed plays no part. Prints the unified diff against the README, if any.
+_README_DIFF = """
+import difflib, pathlib, sys
+root = pathlib.Path(sys.argv[1])
+sys.path[:0] = [str(root), str(root / "scripts")]
+import optimkit
+assert pathlib.Path(optimkit.__file__).resolve().parent == root / "optimkit", optimkit.__file__
+from update_docs import README, render
+current = README.read_text()
+sys.stdout.writelines(difflib.unified_diff(
+    current.splitlines(True), render(current).splitlines(True), "README.md", "README.md (regenerated)"))
+"""
+_NOT_INSTALLED = "optimkit is not installed: run bash scripts/test.sh (it installs optimkit and its dependencies)"
+
+
+def _readme_diff() -> str:
+    """The diff between README.md and the README with a freshly generated optimizer table."""
+    result = subprocess.run([sys.executable, "-c", _README_DIFF, str(ROOT)], capture_output=True, text=True,
+                            cwd=ROOT, timeout=120)
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+        if "ModuleNotFoundError" in result.stderr or "ImportError" in result.stderr:
+            pytest.fail(f"{_NOT_INSTALLED}; regenerating the README table failed with {last}", pytrace=False)
+        pytest.fail(f"regenerating the README table crashed, so whether README.md is current is unknown:\n"
+                    f"{result.stderr}", pytrace=False)
+    return result.stdout
+
+
 def test_readme_optimizer_table_is_current() -> None:
-    result = subprocess.run([sys.executable, "scripts/update_docs.py", "--check"], cwd=ROOT, timeout=120)
-    assert result.returncode == 0, "README.md is stale: run python scripts/update_docs.py"
+    diff = _readme_diff()
+    if diff:
+        pytest.fail(f"README.md is stale: run python scripts/update_docs.py\n{diff}", pytrace=False)
+
+
+def test_readme_check_detects_a_stale_table() -> None:
+    """The check above can fail: a README whose table lost a row is regenerated with it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_update_docs", ROOT / "scripts" / "update_docs.py")
+    assert spec is not None and spec.loader is not None
+    update_docs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(update_docs)
+    current = (ROOT / "README.md").read_text()
+    start, end = current.index(update_docs.START), current.index(update_docs.END)
+    table = current[start:end].splitlines(True)
+    row = next(line for line in table if line.startswith("| ") and "adamw" in line.lower())
+    stale = current[:start] + "".join(line for line in table if line != row) + current[end:]
+    assert stale != current
+    assert row in update_docs.render(stale)
+
+
+def test_console_script_is_installed_and_runs() -> None:
+    """``optimkit`` as the README uses it: the console script that scripts/test.sh installs."""
+    import importlib.metadata
+    import shutil
+
+    try:
+        dist = importlib.metadata.distribution("optimkit")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.fail(f"{_NOT_INSTALLED} (no package metadata for optimkit)", pytrace=False)
+    scripts = [ep for ep in dist.entry_points if ep.group == "console_scripts" and ep.name == "optimkit"]
+    assert [ep.value for ep in scripts] == ["optimkit.cli:main"], (
+        f"optimkit {dist.version} is installed without its console script: run bash scripts/test.sh")
+    executable = shutil.which("optimkit")
+    if executable is None:
+        pytest.fail(f"{_NOT_INSTALLED} (no optimkit console script on PATH)", pytrace=False)
+    installed = subprocess.run([executable, "list", "adam*"], capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr
+    here = _run("list", "adam*")
+    assert here.returncode == 0, here.stderr
+    assert installed.stdout == here.stdout, (
+        f"the optimkit console script ({executable}) runs another copy of optimkit than this checkout's: "
+        "run bash scripts/test.sh")
 
 
 def test_list_schedulers_in_both_namespaces(capsys: pytest.CaptureFixture[str]) -> None:
