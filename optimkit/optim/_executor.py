@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar, Union
 
 import torch
@@ -318,16 +318,20 @@ class LoopOps(ListOps):
         return [self._saved(x.sqrt()) for x in xs]
 
     def maximum_(self, xs: list[Tensor], ys: list[Tensor]) -> None:
+        # maximum's backward reads both inputs; rules go on to update both in place (AMSGrad's
+        # running maximum and exp_avg_sq, at the next step).
         for x, y in zip(xs, ys):
-            x.copy_(torch.maximum(self._saved(x), y))
+            x.copy_(torch.maximum(self._saved(x), self._saved(y)))
 
     def copy_(self, xs: list[Tensor], ys: list[Tensor]) -> None:
         for x, y in zip(xs, ys):
             x.copy_(y)
 
     def pow_base(self, base: float | Tensor, exponents: list[Tensor]) -> list[Tensor]:
-        # pow's backward reads its output, which rules go on to update in place.
-        return [self._saved(torch.pow(base, e)) for e in exponents]
+        # pow's backward reads its output, which rules go on to update in place, and, for a
+        # Tensor base that requires grad (betas), the exponent: the `step` counter, which the
+        # next step advances in place.
+        return [self._saved(torch.pow(base, self._saved(e))) for e in exponents]
 
     def reciprocal_(self, xs: list[Tensor]) -> None:
         for x in xs:
@@ -614,8 +618,25 @@ def bucket_by_device_and_dtype(params: Sequence[Tensor]) -> dict[tuple[torch.dev
     return buckets
 
 
-def _real_views(items: list[Any]) -> list[Any]:
-    return [torch.view_as_real(t) if isinstance(t, Tensor) and t.is_complex() else t for t in items]
+def _real_views(items: list[Any], keep: Collection[int] = ()) -> list[Any]:
+    """Complex tensors as real views, except at the positions in ``keep``."""
+    return [
+        torch.view_as_real(t) if isinstance(t, Tensor) and t.is_complex() and index not in keep else t
+        for index, t in enumerate(items)
+    ]
+
+
+def _sparse_positions(*lists: list[Any]) -> set[int]:
+    """Positions where any list holds a sparse tensor. ``view_as_real`` of a sparse complex
+    tensor is a copy, not a view, so in-place updates of it (a sparse momentum buffer) would be
+    lost: the tensors of such a parameter stay complex. Only element-wise rules that are valid in
+    complex arithmetic take sparse gradients (SGD; SparseAdam rejects complex parameters)."""
+    return {
+        index
+        for items in lists
+        for index, t in enumerate(items)
+        if isinstance(t, Tensor) and t.is_sparse
+    }
 
 
 def execute(
@@ -654,9 +675,12 @@ def execute(
         ops = LoopOps(differentiable)
         groups = [[index] for index in range(len(params))]
     for indices in groups:
-        bucket_params = _real_views([params[i] for i in indices])
-        bucket_grads = _real_views([grads[i] for i in indices])
-        bucket_lists = {name: _real_views([values[i] for i in indices]) for name, values in per_param.items()}
+        bucket_grads = [grads[i] for i in indices]
+        bucket_lists = {name: [values[i] for i in indices] for name, values in per_param.items()}
+        keep = _sparse_positions(bucket_grads, *bucket_lists.values())
+        bucket_params = _real_views([params[i] for i in indices], keep)
+        bucket_grads = _real_views(bucket_grads, keep)
+        bucket_lists = {name: _real_views(values, keep) for name, values in bucket_lists.items()}
         rule(ops, bucket_params, bucket_grads, **bucket_lists, **hyperparameters)
 
 

@@ -10,7 +10,7 @@ from torch import Tensor
 from ..registry import register_optimizer
 from . import _validation as v
 from ._docs import args_doc
-from ._executor import ListOps, execute_fused, scalar_value
+from ._executor import ListOps, execute_fused, scalar_value, squeezed
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
 __all__ = ["Adam", "adam_rule"]
@@ -28,7 +28,7 @@ def adam_rule(
     beta1: float | Tensor,
     beta2: float | Tensor,
     eps: float,
-    weight_decay: float,
+    weight_decay: float | Tensor,
     amsgrad: bool,
     maximize: bool,
     decoupled_weight_decay: bool,
@@ -49,6 +49,10 @@ def adam_rule(
     if weight_decay != 0:
         if decoupled_weight_decay:
             ops.mul_(params, 1 - lr * weight_decay)
+        elif isinstance(weight_decay, Tensor) and weight_decay.requires_grad:
+            # A Tensor that autograd tracks cannot be an `alpha` (a Python number): multiply
+            # instead, so the gradient reaches weight_decay (differentiable mode).
+            grads = ops.add(grads, ops.mul(params, weight_decay))
         else:
             grads = ops.add(grads, params, alpha=weight_decay)
 
@@ -126,7 +130,7 @@ class Adam(Optimizer):
         lr: float | Tensor = 1e-3,
         betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0,
+        weight_decay: float | Tensor = 0,
         amsgrad: bool = False,
         *,
         foreach: bool | None = None,
@@ -206,7 +210,9 @@ class Adam(Optimizer):
     def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
         beta1, beta2 = group["betas"]
         return {
-            "lr": group["lr"],
+            # A 1-element lr is used as a 0-dim tensor: the on-device bias correction divides
+            # 0-dim tensors by it in place, which a shape-(1,) operand cannot broadcast into.
+            "lr": squeezed(group["lr"]),
             "beta1": beta1,
             "beta2": beta2,
             "eps": group["eps"],

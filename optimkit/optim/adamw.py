@@ -28,7 +28,7 @@ class AdamW(Adam):
         lr: float | Tensor = 1e-3,
         betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 1e-2,
+        weight_decay: float | Tensor = 1e-2,
         amsgrad: bool = False,
         *,
         maximize: bool = False,

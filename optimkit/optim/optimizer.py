@@ -16,17 +16,89 @@ torch's. What it adds, for every algorithm:
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 import torch
+import torch.optim.optimizer as _torch_optimizer_module
 from torch import Tensor
+from torch.utils.hooks import RemovableHandle
 
 from ._executor import check_fused_device, default_foreach, differentiable_grad_mode, execute
 
-__all__ = ["Optimizer", "ParamsT"]
+__all__ = [
+    "Optimizer",
+    "ParamsT",
+    "register_optimizer_step_pre_hook",
+    "register_optimizer_step_post_hook",
+    "required",
+]
 
-ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
+ParamsT: TypeAlias = Iterable[Tensor] | Iterable[dict[str, Any]] | Iterable[tuple[str, Tensor]]
+Args: TypeAlias = tuple[Any, ...]
+Kwargs: TypeAlias = dict[str, Any]
+StateDict: TypeAlias = dict[str, Any]
+DeviceDict: TypeAlias = dict[torch.device | None, Tensor]
+DeviceDtypeDict: TypeAlias = dict[tuple[torch.device, torch.dtype] | None, Tensor]
+GlobalOptimizerPreHook: TypeAlias = Callable[[torch.optim.Optimizer, Args, Kwargs], tuple[Args, Kwargs] | None]
+GlobalOptimizerPostHook: TypeAlias = Callable[[torch.optim.Optimizer, Args, Kwargs], None]
+
+# torch's marker for a constructor argument without a default (``lr=required`` in old custom
+# optimizers): the very same object, so ``lr is torch.optim.optimizer.required`` checks still hold.
+required = _torch_optimizer_module.required
+
+
+def _global_hooks(kind: str) -> dict[int, Callable[..., Any]]:
+    # torch's step wrapper (Optimizer.profile_hook_step, which every optimkit optimizer inherits)
+    # reads these two module-level dicts on each step. Registering into the very same dicts makes
+    # a hook fire for torch's and optimkit's optimizers alike, whichever module registered it, and
+    # torch's RemovableHandle removes it from there. Looked up on each call, not bound at import,
+    # so a registry that torch (or a test) replaces is still the one used.
+    return getattr(_torch_optimizer_module, f"_global_optimizer_{kind}_hooks")
+
+
+def register_optimizer_step_pre_hook(hook: GlobalOptimizerPreHook) -> RemovableHandle:
+    """Register ``hook(optimizer, args, kwargs)`` to run before every optimizer's ``step``.
+
+    It runs before the optimizer's own step pre-hooks and may return ``(new_args, new_kwargs)``.
+    The registry is torch's: the hook runs for ``torch.optim`` optimizers too, like one registered
+    with ``torch.optim.optimizer.register_optimizer_step_pre_hook``.
+
+    Returns:
+        a handle whose ``remove()`` unregisters the hook.
+
+    Example:
+        >>> import torch
+        >>> from optimkit.optim import SGD
+        >>> from optimkit.optim.optimizer import register_optimizer_step_pre_hook
+        >>> seen = []
+        >>> handle = register_optimizer_step_pre_hook(lambda opt, args, kwargs: seen.append(type(opt).__name__))
+        >>> w = torch.nn.Parameter(torch.ones(2)); w.grad = torch.ones(2)
+        >>> SGD([w], lr=0.1).step(); torch.optim.SGD([w], lr=0.1).step()
+        >>> handle.remove()
+        >>> seen
+        ['SGD', 'SGD']
+    """
+    registry = _global_hooks("pre")
+    handle = RemovableHandle(registry)
+    registry[handle.id] = hook
+    return handle
+
+
+def register_optimizer_step_post_hook(hook: GlobalOptimizerPostHook) -> RemovableHandle:
+    """Register ``hook(optimizer, args, kwargs)`` to run after every optimizer's ``step``.
+
+    It runs after the optimizer's own step post-hooks. The registry is torch's, as for
+    :func:`register_optimizer_step_pre_hook`.
+
+    Returns:
+        a handle whose ``remove()`` unregisters the hook.
+    """
+    registry = _global_hooks("post")
+    handle = RemovableHandle(registry)
+    registry[handle.id] = hook
+    return handle
 
 # Per-parameter key of the opt-in global step. torch-compatible optimizers already own "step"
 # with torch's meaning (Adam's bias-correction count), so the global counter lives beside it
@@ -47,6 +119,13 @@ def scalar_step_tensor(p: Tensor, *, on_device: bool, fused: bool = False) -> Te
     if on_device:
         return torch.zeros((), dtype=dtype, device=p.device)
     return torch.tensor(0.0, dtype=dtype, device="cpu")
+
+
+def _describe(value: Any) -> str:
+    """A short account of a state entry for error messages."""
+    if isinstance(value, Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    return f"{type(value).__name__} {value!r}" if value is None or isinstance(value, (int, float, bool)) else f"a {type(value).__name__}"
 
 
 class Optimizer(torch.optim.Optimizer):
@@ -139,12 +218,15 @@ class Optimizer(torch.optim.Optimizer):
 
     # ------------------------------------------------------------------------------ machinery
     def _ensure_state(self, group: dict[str, Any], p: Tensor) -> None:
-        if self.state.get(p):
+        state = self.state.get(p)
+        # A global step alone (increment_global_step before the first step) is not the
+        # algorithm's state yet: create that beside it.
+        if state and state.keys() - {GLOBAL_STEP_KEY}:
             return
         if group.get("fused"):
             check_fused_device(p)
         fresh = self._init_state(group, p)
-        if self.enable_global_step:
+        if self.enable_global_step and not (state and GLOBAL_STEP_KEY in state):
             fresh.setdefault(GLOBAL_STEP_KEY, torch.zeros((), dtype=torch.float32, device=p.device))
         if fresh:
             self.state[p].update(fresh)
@@ -267,7 +349,196 @@ class Optimizer(torch.optim.Optimizer):
         counter.add_(1)
         return counter
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """torch's ``load_state_dict``; loaded states count as already stepped."""
-        super().load_state_dict(state_dict)
+    # ------------------------------------------------------------------------- loading state
+    def load_state_dict(self, state_dict: StateDict) -> None:
+        """torch's ``load_state_dict``, after checking that ``state_dict`` fits this optimizer.
+
+        torch accepts a state dict of another optimizer class, or one with a missing or misshapen
+        entry, and fails only at the next ``step()`` (``KeyError: 'momentum_buffer'``), after the
+        good state was overwritten. Here the dict is checked first, and a bad one raises with the
+        parameter, the entry and what was expected, leaving the optimizer untouched:
+
+        * ``ValueError``: a different number of parameter groups or of parameters in a group
+          (torch's messages); a group lacking options this class needs, or state entries and
+          group options of another optimizer class; a per-parameter tensor of the wrong shape;
+        * ``KeyError``: a parameter with state that lacks an entry this class keeps;
+        * ``TypeError``: an entry that should be a tensor and is not, or the reverse.
+
+        Still accepted: torch's own state dicts of the same class (old ones lacking newer group
+        options, or with Python-number step counters), parameters without state, an extra or
+        missing ``global_step``, and extra group options (``initial_lr`` from a scheduler).
+        Loaded states count as already stepped.
+
+        Example:
+            >>> import torch
+            >>> from optimkit.optim import SGD, Adam
+            >>> w = torch.nn.Parameter(torch.ones(2)); w.grad = torch.ones(2)
+            >>> sgd = SGD([w], lr=0.1, momentum=0.9); sgd.step()
+            >>> Adam([w]).load_state_dict(sgd.state_dict())  # doctest: +ELLIPSIS
+            Traceback (most recent call last):
+            ...
+            ValueError: loaded state dict does not fit Adam: parameter group 0 lacks the option(s) 'betas', 'eps' ...
+        """
+        # torch's loader runs the load_state_dict pre-hooks first, and they may rewrite the dict,
+        # so run them here, check their result, and hand it to torch's loader with the hooks set
+        # aside: each hook runs once, in torch's order.
+        pre_hooks = self._optimizer_load_state_dict_pre_hooks
+        state_dict = state_dict.copy()  # shallow, as torch: hooks may add or replace entries
+        for pre_hook in pre_hooks.values():
+            hooked = pre_hook(self, state_dict)
+            if hooked is not None:
+                state_dict = hooked
+        self._check_state_dict(state_dict)
+        # Emptied and refilled in place rather than swapped for another dict, so the handles of
+        # the hooks (which point at this dict) keep working, also for a hook that a post-hook
+        # registers during the load.
+        registered = list(pre_hooks.items())
+        pre_hooks.clear()
+        try:
+            super().load_state_dict(state_dict)
+        finally:
+            added = list(pre_hooks.items())
+            pre_hooks.clear()
+            pre_hooks.update(registered)
+            pre_hooks.update(added)
         self._unstepped.clear()
+
+    def _check_state_dict(self, state_dict: StateDict) -> None:
+        """Raise if ``state_dict`` cannot be loaded into this optimizer; change nothing."""
+        cls = type(self).__name__
+        for entry in ("state", "param_groups"):
+            if entry not in state_dict:
+                raise KeyError(f"loaded state dict has no {entry!r} entry (an optimizer state_dict has 'state' and 'param_groups')")
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_state, dict):
+            raise TypeError(f"loaded state dict: 'state' must be a dict of per-parameter states, got {type(saved_state).__name__}")
+        # torch's own checks and messages, in torch's order.
+        if len(self.param_groups) != len(saved_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        for index, saved_group in enumerate(saved_groups):
+            if not isinstance(saved_group, dict) or "params" not in saved_group:
+                raise KeyError(f"loaded state dict: parameter group {index} has no 'params' list")
+        if any(len(g["params"]) != len(s["params"]) for g, s in zip(self.param_groups, saved_groups)):
+            raise ValueError("loaded state dict contains a parameter group that doesn't match the size of optimizer's group")
+
+        for index, (group, saved_group) in enumerate(zip(self.param_groups, saved_groups)):
+            loaded_group = self._group_as_loaded(group, saved_group)
+            # The options are the defaults every group received (torch's __setstate__ also adds a
+            # `differentiable` default to optimizers that have no such option, LBFGS: not one).
+            missing = [key for key in self.defaults if key != "params" and key in group and key not in loaded_group]
+            if missing and self._step_reads_any(loaded_group):
+                options = sorted(key for key in saved_group if key not in ("params", "param_names"))
+                raise ValueError(
+                    f"loaded state dict does not fit {cls}: parameter group {index} lacks the option(s) "
+                    f"{', '.join(map(repr, missing))} that {cls} needs (it has {', '.join(map(repr, options))}); "
+                    "is it the state dict of another optimizer class?"
+                )
+            # Options neither this class nor the optimizer's current group knows; harmless alone
+            # (a scheduler's `initial_lr`), a sign of another class together with foreign state.
+            foreign_options = sorted(
+                str(key) for key in saved_group
+                if key not in self.defaults and key not in group and key not in ("params", "param_names")
+            )
+            names = saved_group.get("param_names")
+            for position, (p, saved_id) in enumerate(zip(group["params"], saved_group["params"])):
+                if saved_id not in saved_state:
+                    continue
+                label = f"parameter {saved_id!r}"
+                if isinstance(names, (list, tuple)) and position < len(names):
+                    label += f" ({names[position]!r})"
+                self._check_param_state(loaded_group, p, saved_state[saved_id], f"{label} in group {index}",
+                                        foreign_options)
+
+    def _step_reads_any(self, group: dict[str, Any]) -> bool:
+        """Whether a step would fail on ``group``, which lacks some of this class's options.
+
+        torch's loader accepts a group without an option its step never reads, or reads with a
+        default (an old SparseAdam checkpoint without ``maximize``); so do we. The rule's
+        arguments come from ``_hyperparameters``: an error there is a failure to come. A
+        class with its own ``step`` (LBFGS) does not say what it reads: assume everything.
+        """
+        if type(self)._hyperparameters is Optimizer._hyperparameters:
+            return True
+        try:
+            self._hyperparameters(group)
+        except Exception:
+            # A KeyError, or another option in the missing one's place (Adam's float `eps` where
+            # Adafactor unpacks a pair): the step would fail the same way.
+            return True
+        return False
+
+    def _group_as_loaded(self, group: dict[str, Any], saved_group: dict[str, Any]) -> dict[str, Any]:
+        """The options ``saved_group`` will have once loaded: torch's loader ends in
+        ``__setstate__``, where each class fills the options older checkpoints lack. Run that
+        ``__setstate__`` on a scratch instance so any class's filling is honoured."""
+        loaded = {**saved_group, "params": list(group["params"])}
+        scratch = object.__new__(type(self))
+        try:
+            scratch.__setstate__({"defaults": dict(self.defaults), "state": defaultdict(dict), "param_groups": [loaded]})
+            return scratch.param_groups[0]
+        except Exception:
+            # A __setstate__ that needs more than a bare instance: fill the declared options only.
+            return {**self._group_option_defaults, **loaded}
+
+    def _check_param_state(self, group: dict[str, Any], p: Tensor, saved: Any, label: str,
+                           foreign_options: list[str]) -> None:
+        """Compare one parameter's saved state with the state this class would create for it."""
+        cls = type(self).__name__
+        if not isinstance(saved, dict):
+            raise TypeError(f"loaded state of {label} must be a dict of state entries, got {type(saved).__name__}")
+        if GLOBAL_STEP_KEY in saved and not (isinstance(saved[GLOBAL_STEP_KEY], Tensor) and saved[GLOBAL_STEP_KEY].numel() == 1):
+            raise TypeError(
+                f"loaded state of {label}: {GLOBAL_STEP_KEY!r} is {_describe(saved[GLOBAL_STEP_KEY])}, expected a 0-dim tensor"
+            )
+        if not saved.keys() - {GLOBAL_STEP_KEY}:
+            return  # no step yet (at most a global step counted): the state is created lazily
+        expected = self._probe_state(group, p)
+        if expected is None:
+            return
+        extra = [key for key in saved if key not in expected and key != GLOBAL_STEP_KEY
+                 and isinstance(saved[key], Tensor)]
+        if extra and foreign_options:
+            raise ValueError(
+                f"loaded state dict does not fit {cls}: {label} has state {', '.join(map(repr, extra))} that {cls} "
+                f"does not keep, and the group has option(s) {', '.join(map(repr, foreign_options))} that {cls} does "
+                "not take; is it the state dict of another optimizer class?"
+            )
+        for key, fresh in expected.items():
+            if key not in saved:
+                raise KeyError(
+                    f"loaded state of {label} lacks {key!r}: {cls} keeps {list(expected)} for every parameter "
+                    "that has state"
+                )
+            self._check_state_entry(key, saved[key], fresh, p, label)
+
+    def _check_state_entry(self, key: str, value: Any, fresh: Any, p: Tensor, label: str) -> None:
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(fresh, Tensor):
+            if fresh.dim() == 0:
+                # A counter: older checkpoints stored it as a Python number (__setstate__ converts).
+                if (key in self._counter_keys and is_number) or (isinstance(value, Tensor) and value.numel() == 1):
+                    return
+                raise TypeError(f"loaded state of {label}: {key!r} is {_describe(value)}, expected a 0-dim tensor")
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"loaded state of {label}: {key!r} is {_describe(value)}, expected a tensor of shape {tuple(fresh.shape)}"
+                )
+            if value.shape != fresh.shape:
+                like = " (the shape of the parameter)" if fresh.shape == p.shape else ""
+                raise ValueError(
+                    f"loaded state of {label}: {key!r} has shape {tuple(value.shape)}, expected "
+                    f"{tuple(fresh.shape)}{like}"
+                )
+        elif isinstance(fresh, (int, float)) and not isinstance(fresh, bool):
+            # A plain counter (SparseAdam's step); a one-element tensor still converts.
+            if not (is_number or (isinstance(value, Tensor) and value.numel() == 1)):
+                raise TypeError(f"loaded state of {label}: {key!r} is {_describe(value)}, expected a number")
+
+    def _probe_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any] | None:
+        """The state this class creates for ``p`` under ``group``'s options, built on the meta
+        device so nothing is allocated; ``None`` when the class cannot say (nothing to check)."""
+        probe = torch.empty_like(p, device="meta")
+        try:
+            return self._init_state({**group, "fused": False, "capturable": False}, probe)
+        except Exception:
+            return None

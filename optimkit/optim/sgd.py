@@ -111,6 +111,12 @@ class SGD(Optimizer):
             v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
 
 
+    def _check_param(self, group: dict[str, Any], p: Tensor) -> None:
+        # Sparse gradients (nn.Embedding(sparse=True)) are fine for the for-loop and foreach
+        # updates, as in torch; only torch's fused kernel rejects them, with this message.
+        if group.get("fused") and p.grad is not None and p.grad.is_sparse:
+            raise RuntimeError("`_fused_sgd` does not support sparse gradients")
+
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         if group["momentum"] == 0:
             return {}
@@ -122,7 +128,18 @@ class SGD(Optimizer):
     def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
         lists = super()._per_param_lists(group, params)
         if group["momentum"] != 0:
-            lists["first_step"] = self._first_step_flags(params)
+            flags = self._first_step_flags(params)
+            lists["first_step"] = flags
+            buffers = lists["momentum_buffer"]
+            for index, (p, first) in enumerate(zip(params, flags)):
+                if first and p.grad is not None and p.grad.is_sparse and not buffers[index].is_sparse:
+                    # torch's first momentum buffer is a clone of the gradient, so a sparse
+                    # gradient gives a sparse buffer (a dense tensor cannot copy_ a sparse one).
+                    # Keep that layout: state_dicts then match torch's and load in both ways.
+                    buffers[index] = torch.sparse_coo_tensor(
+                        size=p.shape, dtype=p.grad.dtype, device=p.grad.device
+                    )
+                    self.state[p]["momentum_buffer"] = buffers[index]
         return lists
 
     def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import copy
 import pickle
+from collections.abc import Callable
 
 import pytest
 import torch
 
+import optimkit.optim.optimizer as optimizer_module
+import torch.optim.optimizer as torch_optimizer_module
 from optimkit.optim import SGD, Adam, AdamW, Optimizer
 
 
@@ -157,3 +160,85 @@ def test_sparse_gradient_is_rejected() -> None:
     w.grad = torch.sparse_coo_tensor([[0]], torch.ones(1, 2), (4, 2))
     with pytest.raises(RuntimeError, match="Adam does not support sparse gradients"):
         Adam([w]).step()
+
+
+# ------------------------------------------------------------------------- global step hooks
+# optimkit.optim.optimizer offers torch.optim.optimizer's two global hook registrations, over
+# torch's own registry: a hook fires for optimkit's and torch's optimizers whichever module
+# registered it, and the handles remove it.
+
+
+@pytest.mark.parametrize("registrar", ["optimkit", "torch"])
+def test_global_hooks_fire_for_both_libraries_in_torchs_order(registrar: str) -> None:
+    module = optimizer_module if registrar == "optimkit" else torch_optimizer_module
+    calls: list[tuple[str, str]] = []
+
+    def record(label: str) -> Callable[..., None]:
+        return lambda opt, args, kwargs: calls.append((type(opt).__module__.split(".")[0], label))
+
+    w = torch.nn.Parameter(torch.ones(2))
+    ours, theirs = Adam([w]), torch.optim.SGD([w], lr=0.1)
+    handles = [
+        module.register_optimizer_step_pre_hook(record("global pre")),
+        module.register_optimizer_step_post_hook(record("global post")),
+    ]
+    for opt in (ours, theirs):
+        handles.append(opt.register_step_pre_hook(record("pre")))
+        handles.append(opt.register_step_post_hook(record("post")))
+    w.grad = torch.ones(2)
+    ours.step()
+    theirs.step()
+    order = ["global pre", "pre", "post", "global post"]
+    assert calls == [("optimkit", label) for label in order] + [("torch", label) for label in order]
+    for handle in handles:
+        handle.remove()
+    ours.step()
+    theirs.step()
+    assert len(calls) == 8
+
+
+def test_global_pre_hook_may_replace_the_arguments() -> None:
+    w = torch.nn.Parameter(torch.ones(2))
+    opt = SGD([w], lr=0.1)
+    seen: list[float] = []
+
+    def closure() -> float:
+        seen.append(1.0)
+        return 1.0
+
+    # The hook gets and returns the step's positional arguments, the optimizer first.
+    handle = optimizer_module.register_optimizer_step_pre_hook(lambda o, args, kwargs: ((args[0], closure), {}))
+    try:
+        w.grad = torch.ones(2)
+        assert opt.step() == 1.0
+    finally:
+        handle.remove()
+    assert seen == [1.0]
+
+
+def test_global_hooks_fire_for_lbfgs_which_has_its_own_step() -> None:
+    from optimkit.optim import LBFGS
+
+    w = torch.nn.Parameter(torch.ones(2))
+    calls: list[str] = []
+    pre = optimizer_module.register_optimizer_step_pre_hook(lambda *_: calls.append("global pre"))
+    post = optimizer_module.register_optimizer_step_post_hook(lambda *_: calls.append("global post"))
+    try:
+        def closure() -> torch.Tensor:
+            w.grad = 2 * w.detach()
+            return (w.detach() ** 2).sum()
+
+        LBFGS([w], max_iter=2).step(closure)
+    finally:
+        pre.remove()
+        post.remove()
+    assert calls == ["global pre", "global post"]
+
+
+def test_optimizer_module_mirrors_torchs_public_names() -> None:
+    assert optimizer_module.required is torch_optimizer_module.required
+    assert optimizer_module.Optimizer is Optimizer
+    public = {name for name in dir(torch_optimizer_module) if not name.startswith("_")}
+    for name in ("Optimizer", "register_optimizer_step_pre_hook", "register_optimizer_step_post_hook", "required",
+                 "ParamsT", "StateDict", "Args", "Kwargs", "GlobalOptimizerPreHook", "GlobalOptimizerPostHook"):
+        assert name in public and hasattr(optimizer_module, name), name
