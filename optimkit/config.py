@@ -45,8 +45,12 @@ milestones are the running sums)::
 
 The top-level keys ``name``, ``description`` and ``train`` belong to the demo and are ignored
 here; any other unknown key, at any level, is a ``ValueError`` (:class:`ConfigError`) that names
-it, lists the valid keys, and for files gives the path and line. Only ``yaml.safe_load`` is used:
-a config cannot construct Python objects.
+it, suggests the closest valid key and lists them all. Every section is checked and coerced by
+one binder (:func:`optimkit._binder.bind`): YAML 1.1's ``1e-3`` (a string) is read as a number
+where the argument is numeric, a list as a tuple where it is a tuple. A :class:`ConfigError`
+carries the key path of the bad value (``error.path == ("scheduler", "schedulers", 1,
+"T_max")``); for a file its message starts with ``path:line:``, the line of the deepest key of
+that path. Only ``yaml.safe_load`` is used: a config cannot construct Python objects.
 
 Example:
     >>> import torch
@@ -67,7 +71,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -75,7 +78,8 @@ from typing import Any
 import torch
 import yaml
 
-from .registry import get_optimizer, get_scheduler
+from ._binder import ConfigError, KeyPath, Wording, bind, check_keys, coerce, construct, render_path, unknown_name
+from .registry import OPTIMIZERS, SCHEDULERS, UnknownNameError
 
 __all__ = [
     "ConfigError",
@@ -95,13 +99,11 @@ RESERVED_KEYS = ("name", "description", "train")
 VALID_KEYS = ("optimizer", "scheduler") + RESERVED_KEYS
 """Every top-level key a config may have."""
 
-_CEREBRAS_SCHEDULE_KEYS = ("learning_rate", "weight_decay", "adjust_learning_rate")
 _PLOT_KEYS = ("lr", "weight_decay", "momentum", "betas[0]")
 
-
-class ConfigError(ValueError):
-    """A config that cannot be used: the message names the bad key and, for a file, where it is
-    (``path:line: ...``)."""
+# The torch-style sections keep the wording of their messages from before the binder.
+_TORCH_WORDING = Wording(unknown="{at}unknown key {key!r} for {what}; valid keys: {valid}{hint}")
+_TOP_LEVEL_WORDING = Wording(unknown="unknown top-level key {key!r}; valid keys: {valid}{hint}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -110,42 +112,59 @@ class ConfigError(ValueError):
 
 
 class _Source:
-    """Where a config came from: the file (if any) and the line of each key, for messages."""
+    """Where a config came from: the file (if any) and the line of each key path, for messages."""
 
-    def __init__(self, path: str | None = None, lines: dict[tuple[str, ...], int] | None = None) -> None:
+    def __init__(self, path: str | None = None, lines: dict[KeyPath, int] | None = None) -> None:
         self.path = path
         self.lines = lines or {}
 
-    def error(self, message: str, *where: str) -> ConfigError:
-        """A :class:`ConfigError` prefixed with ``path:line:`` of the deepest known key."""
+    def locate(self, error: ConfigError) -> ConfigError:
+        """``error`` prefixed with ``path:line:`` of the deepest key of its path found in the
+        file (a key the file lacks, such as a missing one, falls back to its parent)."""
         if self.path is None:
-            return ConfigError(message)
-        for depth in range(len(where), 0, -1):
-            line = self.lines.get(tuple(where[:depth]))
+            return error
+        for depth in range(len(error.path), 0, -1):
+            line = self.lines.get(error.path[:depth])
             if line is not None:
-                return ConfigError(f"{self.path}:{line}: {message}")
-        return ConfigError(f"{self.path}: {message}")
+                return error.at(self.path, line)
+        return error.at(self.path, None)
 
 
-def _key_lines(text: str) -> dict[tuple[str, ...], int]:
-    """Line (1-based) of each mapping key down to depth 3, from YAML's node tree."""
-    lines: dict[tuple[str, ...], int] = {}
+def _key_lines(text: str) -> dict[KeyPath, int]:
+    """Line (1-based) of every mapping key and list item, at any depth, from YAML's node tree.
 
-    def walk(node: yaml.Node, prefix: tuple[str, ...]) -> None:
-        if len(prefix) >= 3 or not isinstance(node, yaml.MappingNode):
+    A path is the tuple of keys (``str``) and list indices (``int``) from the top, as in
+    :attr:`ConfigError.path`; a list item's line is where the item starts.
+
+    Example:
+        >>> lines = _key_lines("scheduler:\\n  schedulers:\\n    - {name: A}\\n    - name: B\\n      T_max: 3\\n")
+        >>> lines[("scheduler", "schedulers", 1)], lines[("scheduler", "schedulers", 1, "T_max")]
+        (4, 5)
+    """
+    lines: dict[KeyPath, int] = {}
+
+    def walk(node: yaml.Node, prefix: KeyPath, seen: frozenset[int]) -> None:
+        if id(node) in seen:  # an alias that contains itself
             return
-        for key_node, value_node in node.value:
-            if isinstance(key_node, yaml.ScalarNode):
-                path = prefix + (str(key_node.value),)
-                lines[path] = key_node.start_mark.line + 1
-                walk(value_node, path)
+        seen = seen | {id(node)}
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    path = prefix + (str(key_node.value),)
+                    lines.setdefault(path, key_node.start_mark.line + 1)
+                    walk(value_node, path, seen)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                path = prefix + (index,)
+                lines.setdefault(path, item.start_mark.line + 1)
+                walk(item, path, seen)
 
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         return lines
     if root is not None:
-        walk(root, ())
+        walk(root, (), frozenset())
     return lines
 
 
@@ -194,158 +213,140 @@ def read(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check_top_level(data: Mapping[str, Any], src: _Source) -> None:
-    for key in data:
-        if key not in VALID_KEYS:
-            raise src.error(f"unknown top-level key {key!r}; valid keys: {', '.join(VALID_KEYS)}", str(key))
+    try:
+        check_keys(data, VALID_KEYS, wording=_TOP_LEVEL_WORDING)
+    except ConfigError as exc:
+        raise src.locate(exc) from None
 
 
 # --------------------------------------------------------------------------------------------
-# Building
+# Building (torch style)
 # --------------------------------------------------------------------------------------------
 
 
-def _coerce(name: str, value: Any, default: Any) -> Any:
-    """YAML-friendly conversions: a string holding a number for a numeric argument (YAML reads
-    ``1e-3`` as a string), a list for a tuple argument (``betas: [0.9, 0.99]``)."""
-    numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
-    if isinstance(value, str) and (numeric or name in ("lr", "max_lr", "base_lr", "eta_min")):
-        try:
-            return float(value)
-        except ValueError:
-            raise ValueError(f"{name}={value!r} is not a number") from None
-    if isinstance(value, list) and isinstance(default, tuple):
-        return tuple(value)
-    return value
-
-
-def _arguments(owner: str, cls: type, given: Mapping[str, Any], skip: Sequence[str]) -> dict[str, Any]:
-    """``given`` checked against ``cls``'s constructor (every key known, every required key
-    present), with YAML-friendly conversions."""
-    parameters = inspect.signature(cls.__init__).parameters
-    accepted = [n for n, p in parameters.items() if n not in skip and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    for key in given:
-        if key not in accepted:
-            raise ValueError(f"{owner}: unknown key {key!r} for {cls.__name__}; valid keys: name, {', '.join(accepted)}")
-    missing = [n for n in accepted if parameters[n].default is inspect.Parameter.empty and n not in given]
-    if missing:
-        raise ValueError(f"{owner}: {cls.__name__} is missing required key(s): {', '.join(missing)}")
-    out = {}
-    for key, value in given.items():
-        try:
-            out[key] = _coerce(key, value, parameters[key].default)
-        except ValueError as exc:
-            raise ValueError(f"{owner}: {exc}") from None
-    return out
-
-
-def _lookup_name(owner: str, spec: Any) -> tuple[str, dict[str, Any]]:
+def _lookup_name(path: KeyPath, spec: Any) -> tuple[str, dict[str, Any]]:
+    owner = render_path(path)
     if not isinstance(spec, Mapping):
-        raise ValueError(f"{owner} must be a mapping with a 'name' key, got {spec!r}")
+        raise ConfigError(f"{owner} must be a mapping with a 'name' key, got {spec!r}", path=path)
     spec = dict(spec)
     if "name" not in spec:
-        raise ValueError(f"{owner}: missing the 'name' key (the class to build) in {spec!r}")
+        raise ConfigError(f"{owner}: missing the 'name' key (the class to build) in {spec!r}", path=path)
     name = spec.pop("name")
     if not isinstance(name, str):
-        raise ValueError(f"{owner}: 'name' must be a string, got {name!r}")
+        raise ConfigError(f"{owner}: 'name' must be a string, got {name!r}", path=path + ("name",))
     return name, spec
 
 
+def _resolve(kind: str, name: str, path: KeyPath) -> type:
+    """The torch-style (``optim`` namespace) class called ``name``; an unknown name is an error
+    at the ``name`` key, with the registry's suggestions."""
+    registry = OPTIMIZERS if kind == "optimizer" else SCHEDULERS
+    try:
+        return registry.resolve(name, ["optim"]).cls
+    except UnknownNameError as exc:
+        raise unknown_name(exc, path + ("name",), prefix=f"{render_path(path)}: ") from None
+
+
 def _torch_optimizer(section: Mapping[str, Any], params: Any) -> torch.optim.Optimizer:
-    name, rest = _lookup_name("optimizer", section)
-    try:
-        cls = get_optimizer(name).cls
-    except KeyError as exc:
-        raise ValueError(f"optimizer: {exc.args[0]}") from None
-    return cls(params, **_arguments("optimizer", cls, rest, ("self", "params")))
+    path: KeyPath = ("optimizer",)
+    name, rest = _lookup_name(path, section)
+    cls = _resolve("optimizer", name, path)
+    arguments = bind(cls, rest, skip=("params",), consumed=("name",), path=path, wording=_TORCH_WORDING)
+    return cls(params, **arguments)
 
 
-def _torch_scheduler(optimizer: torch.optim.Optimizer, spec: Any, owner: str = "scheduler") -> Any:
+def _torch_scheduler(optimizer: torch.optim.Optimizer, spec: Any, path: KeyPath = ("scheduler",)) -> Any:
     if isinstance(spec, Sequence) and not isinstance(spec, (str, bytes)):
-        return _torch_sequence(optimizer, list(spec), owner)
-    name, rest = _lookup_name(owner, spec)
-    try:
-        cls = get_scheduler(name).cls
-    except KeyError as exc:
-        raise ValueError(f"{owner}: {exc.args[0]}") from None
-    parameters = inspect.signature(cls.__init__).parameters
-    if "schedulers" in parameters:
-        children_spec = rest.pop("schedulers", None)
-        if not isinstance(children_spec, Sequence) or isinstance(children_spec, str) or not children_spec:
-            raise ValueError(f"{owner}: {cls.__name__} needs a non-empty 'schedulers' list of scheduler dicts")
-        children = [_torch_scheduler(optimizer, c, f"{owner}.schedulers[{i}]") for i, c in enumerate(children_spec)]
-        arguments = _arguments(owner, cls, rest, ("self", "optimizer", "schedulers"))
-        if "optimizer" in parameters and list(parameters).index("optimizer") < list(parameters).index("schedulers"):
-            return cls(optimizer, children, **arguments)
-        return cls(children, **arguments)
-    return cls(optimizer, **_arguments(owner, cls, rest, ("self", "optimizer")))
+        return _torch_sequence(optimizer, list(spec), path)
+    name, rest = _lookup_name(path, spec)
+    cls = _resolve("scheduler", name, path)
+    parameters = list(inspect.signature(cls.__init__).parameters)
+    if "schedulers" not in parameters:
+        arguments = bind(cls, rest, skip=("optimizer",), consumed=("name",), path=path, wording=_TORCH_WORDING)
+        return construct(cls, optimizer, path=path, **arguments)
+    children_spec = rest.pop("schedulers", None)
+    arguments = bind(cls, rest, skip=("optimizer", "schedulers"), consumed=("name", "schedulers"), path=path,
+                     wording=_TORCH_WORDING)
+    if not isinstance(children_spec, Sequence) or isinstance(children_spec, str) or not children_spec:
+        raise ConfigError(f"{render_path(path)}: {cls.__name__} needs a non-empty 'schedulers' list of scheduler dicts",
+                          path=path + ("schedulers",) if children_spec is not None else path)
+    children = [_torch_scheduler(optimizer, c, path + ("schedulers", i)) for i, c in enumerate(children_spec)]
+    if "optimizer" in parameters and parameters.index("optimizer") < parameters.index("schedulers"):
+        return construct(cls, optimizer, children, path=path, **arguments)
+    return construct(cls, children, path=path, **arguments)
 
 
-def _torch_sequence(optimizer: torch.optim.Optimizer, items: list[Any], owner: str) -> Any:
+def _torch_sequence(optimizer: torch.optim.Optimizer, items: list[Any], path: KeyPath) -> Any:
+    owner = render_path(path)
     if not items:
-        raise ValueError(f"{owner}: an empty list of schedulers")
+        raise ConfigError(f"{owner}: an empty list of schedulers", path=path)
     milestones: list[int] = []
     specs = []
     total = 0
     for i, item in enumerate(items):
         if not isinstance(item, Mapping):
-            raise ValueError(f"{owner}[{i}] must be a mapping with a 'name' key, got {item!r}")
+            raise ConfigError(f"{owner}[{i}] must be a mapping with a 'name' key, got {item!r}", path=path + (i,))
         item = dict(item)
+        where = path + (i, "steps") if "steps" in item else path + (i,)
         steps = item.pop("steps", None)
         if i < len(items) - 1:
+            steps = coerce(steps, int, path=where) if isinstance(steps, str) else steps
             if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-                raise ValueError(
+                raise ConfigError(
                     f"{owner}[{i}]: every scheduler but the last in a list needs 'steps: N' (how many steps it "
-                    f"runs before the next one starts), got {steps!r}"
+                    f"runs before the next one starts), got {steps!r}",
+                    path=where,
                 )
             total += steps
             milestones.append(total)
         elif steps is not None:
-            raise ValueError(f"{owner}[{i}]: the last scheduler in a list runs to the end; remove 'steps'")
+            raise ConfigError(f"{owner}[{i}]: the last scheduler in a list runs to the end; remove 'steps'", path=where)
         specs.append(item)
-    children = [_torch_scheduler(optimizer, spec, f"{owner}[{i}]") for i, spec in enumerate(specs)]
+    children = [_torch_scheduler(optimizer, spec, path + (i,)) for i, spec in enumerate(specs)]
     if len(children) == 1:
         return children[0]
-    return get_scheduler("SequentialLR").cls(optimizer, children, milestones)
+    return construct(SCHEDULERS.resolve("SequentialLR", ["optim"]).cls, optimizer, children, milestones, path=path)
+
+
+# --------------------------------------------------------------------------------------------
+# Building (Cerebras style)
+# --------------------------------------------------------------------------------------------
 
 
 def _is_cerebras(section: Mapping[str, Any]) -> bool:
     if "optimizer_type" in section and "name" in section:
-        raise ValueError("optimizer: give either 'optimizer_type' (Cerebras style) or 'name' (torch style), not both")
+        raise ConfigError("optimizer: give either 'optimizer_type' (Cerebras style) or 'name' (torch style), not both",
+                          path=("optimizer", "name"))
     if "optimizer_type" not in section and "name" not in section:
-        raise ValueError(
-            "optimizer: missing 'optimizer_type' (Cerebras style) or 'name' (torch style): which optimizer to build"
+        raise ConfigError(
+            "optimizer: missing 'optimizer_type' (Cerebras style) or 'name' (torch style): which optimizer to build",
+            path=("optimizer",),
         )
     return "optimizer_type" in section
 
 
 def _cerebras(section: Mapping[str, Any], params: Any) -> tuple[torch.optim.Optimizer, Any]:
-    from .cerebras.optim.configure import configure_optimizer
+    from .cerebras.optim.configure import configure_optimizer, optimizer_class
     from .cerebras.optim.lr_scheduler import CombinedScheduler
     from .cerebras.optim.scheduler_config import configure_lr_scheduler, configure_weight_decay_scheduler
 
     kwargs = dict(section)
     optimizer_type = kwargs.pop("optimizer_type")
     adjust = kwargs.pop("adjust_learning_rate", None)
-    optimizer = configure_optimizer(optimizer_type, params, **kwargs)
-    lr = configure_lr_scheduler(optimizer, kwargs.get("learning_rate"), adjust)
-    wd = configure_weight_decay_scheduler(optimizer, kwargs.get("weight_decay"))
+    try:
+        optimizer_class(optimizer_type)  # an unknown name is an error at its own key
+    except UnknownNameError as exc:
+        raise unknown_name(exc, ("optimizer", "optimizer_type")) from None
+    try:
+        # The Cerebras factories report key paths inside the section; put them under it.
+        optimizer = configure_optimizer(optimizer_type, params, **kwargs)
+        lr = configure_lr_scheduler(optimizer, kwargs.get("learning_rate"), adjust)
+        wd = configure_weight_decay_scheduler(optimizer, kwargs.get("weight_decay"))
+    except ConfigError as exc:
+        raise exc.within("optimizer") from None
     if lr is not None and wd is not None:
         return optimizer, CombinedScheduler([lr, wd])
     return optimizer, lr if lr is not None else wd
-
-
-def _key_in_message(message: str, section: Any) -> str | None:
-    """The key of ``section`` that an error message is about: its leading ``key:`` / ``key[i]:``
-    (scheduler factories) or the first quoted key (``unknown key 'foo'``)."""
-    if not isinstance(section, Mapping):
-        return None
-    head = re.split(r"[:\[.]", message, maxsplit=1)[0]
-    if head in section:
-        return head
-    for quoted in re.findall(r"'([^']+)'", message):
-        if quoted in section:
-            return quoted
-    return None
 
 
 def build_optimizer(
@@ -355,13 +356,14 @@ def build_optimizer(
     section itself describes (Cerebras style; ``None`` in torch style).
 
     Raises:
-        ValueError: for a bad ``optimizer`` section.
+        ConfigError: (a ``ValueError``) for a bad ``optimizer`` section, with the key path of
+            the bad value (``ConfigError.path``).
     """
     section = config.get("optimizer")
     if section is None:
-        raise ValueError("missing the 'optimizer' section")
+        raise ConfigError("missing the 'optimizer' section")
     if not isinstance(section, Mapping):
-        raise ValueError(f"optimizer must be a mapping, got {section!r}")
+        raise ConfigError(f"optimizer must be a mapping, got {section!r}", path=("optimizer",))
     if _is_cerebras(section):
         return _cerebras(section, params)
     return _torch_optimizer(section, params), None
@@ -372,7 +374,8 @@ def build_scheduler(config: Mapping[str, Any], optimizer: torch.optim.Optimizer)
     when there is none); see the module docstring for the forms.
 
     Raises:
-        ValueError: for an unknown scheduler name or key, or a missing required key.
+        ConfigError: (a ``ValueError``) for an unknown scheduler name or key, a missing required
+            key or a value the scheduler rejects, with the key path of the bad value.
     """
     spec = config.get("scheduler")
     if spec is None:
@@ -402,28 +405,33 @@ def load(
         >>> load({"optimizer": {"name": "SGD", "lr": 0.1}, "schedule": None}, model.parameters())
         Traceback (most recent call last):
         ...
-        optimkit.config.ConfigError: unknown top-level key 'schedule'; valid keys: optimizer, scheduler, name, description, train
+        optimkit.config.ConfigError: unknown top-level key 'schedule'; valid keys: optimizer, scheduler, name, description, train (did you mean 'scheduler'?)
     """
     data, src = _read(source)
     _check_top_level(data, src)
     try:
         optimizer, own = build_optimizer(data, params)
-    except (ValueError, TypeError) as exc:
-        message = str(exc.args[0]) if exc.args else str(exc)
-        key = _key_in_message(message, data.get("optimizer"))
-        raise src.error(message, *(("optimizer", key) if key else ("optimizer",))) from None
+    except ConfigError as exc:
+        raise src.locate(exc) from None
+    except (ValueError, TypeError) as exc:  # the optimizer's own checks: the section is all we know
+        raise src.locate(ConfigError(_message(exc), path=("optimizer",))) from None
     if data.get("scheduler") is not None and own is not None:
-        raise src.error(
+        raise src.locate(ConfigError(
             "scheduler: the optimizer section already schedules the learning rate (learning_rate / "
             "weight_decay hold a schedule or a number); give the schedule in one place",
-            "scheduler",
-        )
+            path=("scheduler",),
+        ))
     try:
         scheduler = build_scheduler(data, optimizer)
+    except ConfigError as exc:
+        raise src.locate(exc) from None
     except (ValueError, TypeError) as exc:
-        message = str(exc.args[0]) if exc.args else str(exc)
-        raise src.error(message, "scheduler") from None
+        raise src.locate(ConfigError(_message(exc), path=("scheduler",))) from None
     return optimizer, scheduler if scheduler is not None else own
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc.args[0]) if exc.args else str(exc)
 
 
 def load_scheduler_only(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[torch.optim.Optimizer, Any]:

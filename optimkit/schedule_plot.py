@@ -16,15 +16,15 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import inspect
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from ._binder import ArgumentError, Wording, bind
 
 __all__ = [
     "Curves",
@@ -241,6 +241,13 @@ def default_length(kwargs: Mapping[str, Any], fallback: int = 100) -> int:
     return max([int(1.2 * n) for n in lengths] or [fallback]) if lengths else fallback
 
 
+# The wording of ``optimkit plot``'s messages, which name arguments rather than config keys.
+_WORDING = Wording(
+    unknown="{what} has no argument {key!r}{hint}; its arguments: {valid}",
+    missing="{what} needs {missing} (e.g. {first}=...); its arguments: {signature}",
+)
+
+
 def build_named(
     name: str, kwargs: Mapping[str, Any], *, lr: float = 0.1, samples: bool = False
 ) -> tuple[torch.optim.Optimizer, Any]:
@@ -255,30 +262,31 @@ def build_named(
 
     Raises:
         KeyError: for an unknown scheduler name.
-        TypeError: for an unknown or missing argument, with the valid ones named.
+        TypeError: for an unknown or missing argument, with the valid ones named, or a value that
+            is not of the argument's type (``max_lr='abc' is not a number``): an
+            :class:`~optimkit._binder.ArgumentError`, which is also a ``ValueError``
+            (:class:`~optimkit.config.ConfigError`). String numbers are read as in configs
+            (``"1e-3"`` for a float).
+
+    Example:
+        >>> from optimkit.schedule_plot import build_named
+        >>> build_named("steplr", {"step_size": "1e1"})[1].step_size
+        10
+        >>> build_named("onecycle", {"max_lr": "abc", "total_steps": 1000})
+        Traceback (most recent call last):
+        ...
+        optimkit._binder.ArgumentError: OneCycleLR: max_lr='abc' is not a number
     """
     cls = resolve_scheduler(name).cls
-    params = scheduler_arguments(cls)
-    valid = [p.name for p in params]
     optimizer = _placeholder_optimizer(lr)
-    kwargs = dict(kwargs)
-    for key in kwargs:
-        if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise TypeError(f"{cls.__name__} has no argument {key!r}{hint}; its arguments: {', '.join(valid)}")
+    given = dict(kwargs)
     if samples:
-        filled = sample_arguments(cls, optimizer) or {}
-        kwargs = {**filled, **kwargs}
-    missing = [p.name for p in params if p.default is p.empty and p.name not in kwargs]
-    if missing:
-        raise TypeError(
-            f"{cls.__name__} needs {', '.join(missing)} (e.g. {missing[0]}=...); its arguments: "
-            + ", ".join(p.name if p.default is p.empty else f"{p.name}={p.default!r}" for p in params)
-        )
+        # Only argument names are sampled, so an unknown key of the caller's is still found.
+        given = {**(sample_arguments(cls, optimizer) or {}), **given}
+    arguments = bind(cls, given, skip=("optimizer",), wording=_WORDING, error=ArgumentError)
     if "optimizer" in inspect.signature(cls).parameters:
-        kwargs["optimizer"] = optimizer
-    return optimizer, cls(**kwargs)
+        arguments["optimizer"] = optimizer
+    return optimizer, cls(**arguments)
 
 
 @dataclass

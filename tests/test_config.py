@@ -187,24 +187,26 @@ def test_reserved_keys_are_ignored() -> None:
     assert type(opt) is O.SGD
 
 
+# The line is that of the deepest key of the error's path found in the file: the bad key itself,
+# the `name` that names no class, the list item, or the section when the key is missing.
 @pytest.mark.parametrize(
     "text, line, pattern",
     [
         ("optimizer:\n  name: SGD\n  lr: 0.1\n  momentom: 0.9\n", 4, r"unknown key 'momentom' for SGD; valid keys: name, lr, momentum"),
-        ("optimizer:\n  name: SDG\n  lr: 0.1\n", 1, r"unknown optimizer 'SDG'.*did you mean sgd"),
-        ("optimizer:\n  name: SGD\n  lr: 0.1\nscheduler:\n  name: StepLR\n  gama: 0.5\n  step_size: 3\n", 4,
+        ("optimizer:\n  name: SDG\n  lr: 0.1\n", 2, r"unknown optimizer 'SDG'.*did you mean sgd"),
+        ("optimizer:\n  name: SGD\n  lr: 0.1\nscheduler:\n  name: StepLR\n  gama: 0.5\n  step_size: 3\n", 6,
          r"scheduler: unknown key 'gama' for StepLR; valid keys: name, step_size, gamma"),
-        ("optimizer:\n  name: SGD\n  lr: 0.1\nscheduler:\n  name: OneCycle\n", 4, r"unknown scheduler 'OneCycle'.*onecyclelr"),
+        ("optimizer:\n  name: SGD\n  lr: 0.1\nscheduler:\n  name: OneCycle\n", 5, r"unknown scheduler 'OneCycle'.*onecyclelr"),
         ("optimizer:\n  name: SGD\n  lr: 0.1\nscheduler: {name: StepLR}\n", 4, r"StepLR is missing required key\(s\): step_size"),
         ("optimizer:\n  optimizer_type: AdamW\n  learning_rate: 0.1\n  weight_decay_rate: 0.1\n", 4,
          r"legacy key 'weight_decay_rate'.*weight_decay"),
-        ("optimizer:\n  optimizer_type: AdamW\n  learning_rate:\n    scheduler: CosineDecay\n    total_iter: 5\n", 3,
+        ("optimizer:\n  optimizer_type: AdamW\n  learning_rate:\n    scheduler: CosineDecay\n    total_iter: 5\n", 5,
          r"learning_rate: CosineDecayLR got unknown key\(s\) 'total_iter'"),
         ("optimizer:\n  optimizer_type: AdamW\n  learning_rate: 0.1\nscheduler: {name: StepLR, step_size: 2}\n", 4,
          r"already schedules the learning rate"),
         ("optimizer:\n  lr: 0.1\n", 1, r"missing 'optimizer_type' \(Cerebras style\) or 'name' \(torch style\)"),
         ("optimizer:\n  name: SGD\n  lr: 0.1\nscheduler:\n  - {name: StepLR, step_size: 2}\n  - {name: StepLR, step_size: 3}\n",
-         4, r"scheduler\[0\]: every scheduler but the last in a list needs 'steps: N'"),
+         5, r"scheduler\[0\]: every scheduler but the last in a list needs 'steps: N'"),
     ],
 )
 def test_errors_name_the_key_file_and_line(tmp_path: Path, text: str, line: int, pattern: str) -> None:

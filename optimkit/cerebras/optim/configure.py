@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from optimkit._binder import ConfigError, bind
 from optimkit.registry import OPTIMIZERS
 
 __all__ = ["LEGACY_KEYS", "configure_optimizer", "optimizer_class"]
@@ -81,8 +82,12 @@ def configure_optimizer(
       argument replacing them, unless the class takes that key itself (Adafactor's ``beta1``).
 
     Raises:
-        ValueError: an unknown optimizer name (with close matches), a legacy key, or a key the
-            constructor does not take (listing the valid ones).
+        ValueError: an unknown optimizer name (with close matches; a
+            :class:`~optimkit.registry.UnknownNameError`). For the keyword arguments a
+            :class:`~optimkit.config.ConfigError` (a ``ValueError`` whose ``path`` is the bad
+            key, under ``optim_params`` for a nested one): a legacy key, a key the constructor
+            does not take (naming the closest and listing the valid ones), a missing required
+            argument, or a string that is not the number asked for.
 
     Example:
         >>> import torch
@@ -94,37 +99,25 @@ def configure_optimizer(
         >>> configure_optimizer("adamw", model.parameters(), beta1=0.9)
         Traceback (most recent call last):
         ...
-        ValueError: AdamW: legacy key 'beta1': use betas=(beta1, beta2) instead of beta1/beta2
+        optimkit.config.ConfigError: AdamW: legacy key 'beta1': use betas=(beta1, beta2) instead of beta1/beta2
     """
     cls = optimizer_class(optimizer_type)
     nested = kwargs.pop("optim_params", None) or {}
+    if not isinstance(nested, Mapping):
+        raise ConfigError(f"{cls.__name__}: optim_params must be a mapping, got {nested!r}", path=("optim_params",))
     clash = sorted(set(nested) & set(kwargs))
     if clash:
-        raise ValueError(f"{cls.__name__}: {', '.join(clash)} given both inside and outside optim_params")
-    given = {**kwargs, **nested}
+        raise ConfigError(f"{cls.__name__}: {', '.join(clash)} given both inside and outside optim_params",
+                          path=("optim_params", clash[0]))
+    try:
+        arguments = bind(cls, {**kwargs, **nested}, skip=("params",), aliases=ALIASES, legacy=LEGACY_KEYS)
+    except ConfigError as exc:
+        raise exc.within("optim_params") if exc.path and exc.path[0] in nested else exc from None
 
-    signature = inspect.signature(cls.__init__)
-    accepted = [name for name in signature.parameters if name not in ("self", "params")]
-    arguments: dict[str, Any] = {}
-    for key, value in given.items():
-        name = key if key in accepted else ALIASES.get(key, key)
-        if name not in accepted:
-            if key in LEGACY_KEYS and LEGACY_KEYS[key][0] in accepted:
-                raise ValueError(f"{cls.__name__}: legacy key {key!r}: {LEGACY_KEYS[key][1]}")
-            valid = ", ".join(accepted + [alias for alias, target in ALIASES.items() if target in accepted])
-            raise ValueError(f"{cls.__name__} got an unknown key {key!r}; valid keys: {valid}")
-        if name in arguments:
-            raise ValueError(f"{cls.__name__}: {name!r} given twice (as {name!r} and as an alias)")
-        arguments[name] = value
-
-    for name, value in list(arguments.items()):
-        default = signature.parameters[name].default
-        if name in SCHEDULABLE and _is_schedule(value):
+    # A schedule is no number: the constructor gets a placeholder that its scheduler overwrites.
+    parameters = inspect.signature(cls.__init__).parameters
+    for name in SCHEDULABLE:
+        if name in arguments and _is_schedule(arguments[name]):
+            default = parameters[name].default
             arguments[name] = 0.0 if default is inspect.Parameter.empty or default is None else default
-        elif isinstance(value, str) and (name in SCHEDULABLE or isinstance(default, (int, float))) \
-                and not isinstance(default, bool):
-            try:
-                arguments[name] = float(value)
-            except ValueError:
-                raise ValueError(f"{cls.__name__}: {name}={value!r} is not a number") from None
     return cls(params, **arguments)

@@ -15,7 +15,10 @@ A schedule entry is written in one of these forms:
   at the running sum of each non-last scheduler's ``total_iters``), or, when the items say
   ``main_scheduler: chained``, multiplied together (:class:`ChainedScheduler`).
 
-Unlike Cerebras' own factory, every unknown key is an error that names the valid ones.
+Unlike Cerebras' own factory, every unknown key is an error that names the closest valid key
+and lists them all. Errors are :class:`~optimkit.config.ConfigError` (a ``ValueError``) whose
+``path`` is the key path of the bad value from the entry's name (``("learning_rate", 1,
+"total_iters")``), so that a config loader can point at its line.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ from typing import Any
 
 import torch
 
-from ...registry import SCHEDULERS
+from ..._binder import ConfigError, KeyPath, Wording, bind, coerce, construct, render_path, unknown_name
+from ...registry import SCHEDULERS, UnknownNameError
 from . import lr_scheduler as _lrs
 
 __all__ = ["configure_lr_scheduler", "configure_weight_decay_scheduler", "configure_scheduler", "scheduler_class"]
@@ -70,7 +74,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def _as_number(value: Any, what: str) -> float:
+def _as_number(value: Any, path: KeyPath) -> float:
     if _is_number(value):
         return float(value)
     if isinstance(value, str):
@@ -78,98 +82,91 @@ def _as_number(value: Any, what: str) -> float:
             return float(value)
         except ValueError:
             pass
-    raise ValueError(f"{what} must be a number, a schedule dict or a list of schedule dicts, got {value!r}")
+    raise ConfigError(
+        f"{render_path(path)} must be a number, a schedule dict or a list of schedule dicts, got {value!r}", path=path
+    )
 
 
-def _coerce(cls: type, name: str, value: Any, parameter: inspect.Parameter) -> Any:
-    """Turn a string holding a number into a number where the argument is numeric (YAML reads
-    ``1e-4`` as a string)."""
-    annotation = str(parameter.annotation)
-    if isinstance(value, str) and ("float" in annotation or "int" in annotation) and "str" not in annotation:
-        try:
-            number = float(value)
-        except ValueError:
-            raise ValueError(f"{cls.__name__}: {name}={value!r} is not a number") from None
-        return int(number) if "float" not in annotation and number.is_integer() else number
-    return value
+# Cerebras' schedule entries report all their unknown keys at once.
+_WORDING = Wording(unknown="{at}{what} got unknown key(s) {keys}; valid keys: {valid}{hint}")
 
 
-def _build_one(optimizer: _TorchOptimizer, spec: Mapping[str, Any], key: str, where: str) -> _lrs.LRScheduler:
+def _build_one(optimizer: _TorchOptimizer, spec: Mapping[str, Any], key: str, path: KeyPath) -> _lrs.LRScheduler:
+    where = render_path(path)
     if not isinstance(spec, Mapping):
-        raise ValueError(f"{where}: a schedule must be a dict with a 'scheduler' key, got {spec!r}")
+        raise ConfigError(f"{where}: a schedule must be a dict with a 'scheduler' key, got {spec!r}", path=path)
     spec = dict(spec)
     if "scheduler" not in spec:
-        raise ValueError(f"{where}: missing the 'scheduler' key (the scheduler's name) in {spec!r}")
-    cls = scheduler_class(spec.pop("scheduler"), key)
+        raise ConfigError(f"{where}: missing the 'scheduler' key (the scheduler's name) in {spec!r}", path=path)
+    try:
+        cls = scheduler_class(spec.pop("scheduler"), key)
+    except UnknownNameError as exc:
+        raise unknown_name(exc, path + ("scheduler",)) from None
+    except ValueError as exc:  # not a string
+        raise ConfigError(f"{where}: {exc}", path=path + ("scheduler",)) from None
     spec.pop("main_scheduler", None)  # only meaningful in a list; checked there
     if issubclass(cls, _lrs.ScalePerParamLR):
-        raise ValueError(f"{where}: {cls.__name__} is built from adjust_learning_rate, not named in a schedule")
-    signature = inspect.signature(cls.__init__)
-    accepted = [n for n in signature.parameters if n not in _FACTORY_ARGS]
-    unknown = sorted(set(spec) - set(accepted) - ({"schedulers"} if _takes_children(cls) else set()))
-    if unknown:
-        valid = accepted + (["schedulers"] if _takes_children(cls) else [])
-        raise ValueError(
-            f"{where}: {cls.__name__} got unknown key(s) {', '.join(map(repr, unknown))}; valid keys: "
-            f"scheduler, {', '.join(valid)}"
-        )
-    arguments = {n: _coerce(cls, n, v, signature.parameters[n]) for n, v in spec.items() if n != "schedulers"}
-    if _takes_children(cls):
-        children_spec = spec.get("schedulers")
-        if not isinstance(children_spec, Sequence) or isinstance(children_spec, str) or not children_spec:
-            raise ValueError(f"{where}: {cls.__name__} needs a non-empty 'schedulers' list of schedule dicts")
-        children = [
-            _build_one(optimizer, child, key, f"{where}.schedulers[{i}]") for i, child in enumerate(children_spec)
-        ]
-        if "schedulers" in signature.parameters and "optimizer" not in signature.parameters:
-            return cls(children, **arguments)  # ChainedScheduler(schedulers, ...)
-        arguments["schedulers"] = children
-    missing = [
-        n for n, p in signature.parameters.items()
-        if n not in _FACTORY_ARGS and p.default is inspect.Parameter.empty and n not in arguments
-        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-    ]
-    if missing:
-        raise ValueError(f"{where}: {cls.__name__} is missing required key(s): {', '.join(missing)}")
-    return cls(optimizer, **arguments)
+        raise ConfigError(f"{where}: {cls.__name__} is built from adjust_learning_rate, not named in a schedule",
+                          path=path + ("scheduler",))
+    takes_children = _takes_children(cls)
+    children_spec = spec.pop("schedulers", None) if takes_children else None
+    arguments = bind(cls, spec, skip=_FACTORY_ARGS, consumed=("scheduler",) + (("schedulers",) if takes_children else ()),
+                     path=path, wording=_WORDING)
+    if not takes_children:
+        return construct(cls, optimizer, path=path, **arguments)
+    if not isinstance(children_spec, Sequence) or isinstance(children_spec, str) or not children_spec:
+        raise ConfigError(f"{where}: {cls.__name__} needs a non-empty 'schedulers' list of schedule dicts",
+                          path=path + ("schedulers",) if children_spec is not None else path)
+    children = [_build_one(optimizer, child, key, path + ("schedulers", i)) for i, child in enumerate(children_spec)]
+    if "optimizer" not in inspect.signature(cls.__init__).parameters:
+        return construct(cls, children, path=path, **arguments)  # ChainedScheduler(schedulers, ...)
+    return construct(cls, optimizer, path=path, schedulers=children, **arguments)
 
 
 def _takes_children(cls: type) -> bool:
     return issubclass(cls, (_lrs.SequentialLR, _lrs.ChainedScheduler))
 
 
-def _build_list(optimizer: _TorchOptimizer, items: Sequence[Any], key: str, where: str) -> _lrs.LRScheduler:
+def _build_list(optimizer: _TorchOptimizer, items: Sequence[Any], key: str, path: KeyPath) -> _lrs.LRScheduler:
+    where = render_path(path)
     modes = set()
     for i, item in enumerate(items):
         if not isinstance(item, Mapping):
-            raise ValueError(f"{where}[{i}]: a schedule must be a dict with a 'scheduler' key, got {item!r}")
+            raise ConfigError(f"{where}[{i}]: a schedule must be a dict with a 'scheduler' key, got {item!r}",
+                              path=path + (i,))
         if "main_scheduler" in item:
             mode = str(item["main_scheduler"]).lower()
             if mode not in ("chained", "sequential"):
-                raise ValueError(
-                    f"{where}[{i}]: main_scheduler must be 'sequential' or 'chained', got {item['main_scheduler']!r}"
+                raise ConfigError(
+                    f"{where}[{i}]: main_scheduler must be 'sequential' or 'chained', got {item['main_scheduler']!r}",
+                    path=path + (i, "main_scheduler"), choices=["sequential", "chained"],
                 )
             modes.add(mode)
     if len(modes) > 1:
-        raise ValueError(f"{where}: the items disagree on main_scheduler ({', '.join(sorted(modes))})")
+        raise ConfigError(f"{where}: the items disagree on main_scheduler ({', '.join(sorted(modes))})", path=path)
     if len(items) == 1:
-        return _build_one(optimizer, items[0], key, f"{where}[0]")
+        return _build_one(optimizer, items[0], key, path + (0,))
     milestones: list[int] = []
     if modes != {"chained"}:
         total = 0
         for i, item in enumerate(items[:-1]):
             if "total_iters" not in item or item["total_iters"] is None:
-                raise ValueError(
+                raise ConfigError(
                     f"{where}[{i}]: {item.get('scheduler')!r} needs 'total_iters' to place the next "
-                    "scheduler's milestone in a sequence"
+                    "scheduler's milestone in a sequence",
+                    path=path + (i,),
                 )
-            total += int(_as_number(item["total_iters"], f"{where}[{i}].total_iters"))
+            iters = coerce(item["total_iters"], int, path=path + (i, "total_iters"))
+            if not _is_number(iters):
+                raise ConfigError(f"{where}[{i}]: total_iters must be a number, got {iters!r}",
+                                  path=path + (i, "total_iters"))
+            total += int(iters)
             milestones.append(total)
-    children = [_build_one(optimizer, item, key, f"{where}[{i}]") for i, item in enumerate(items)]
+    children = [_build_one(optimizer, item, key, path + (i,)) for i, item in enumerate(items)]
     suffix = _SUFFIX[key]
     if modes == {"chained"}:
-        return scheduler_class("chained", key)(children)
-    return scheduler_class("sequential" + suffix, key)(optimizer, children, milestones)
+        return construct(scheduler_class("chained", key), children, path=path)
+    return construct(scheduler_class("sequential" + suffix, key), optimizer, children, milestones, path=path)
 
 
 def configure_scheduler(
@@ -180,39 +177,44 @@ def configure_scheduler(
     constant scheduler for either key.
 
     Raises:
-        ValueError: for an unknown scheduler name or key, a missing required key, or a sequence
-            item without ``total_iters``; the message says where (``learning_rate[1]: ...``).
+        ConfigError: (a ``ValueError``) for an unknown scheduler name or key, a missing required
+            key, a value that is not the number asked for, a sequence item without
+            ``total_iters``, or a value the scheduler rejects; the message says where
+            (``learning_rate[1]: ...``) and ``path`` holds the key path.
     """
-    where = name or ("learning_rate" if key == "lr" else key)
+    path: KeyPath = (name or ("learning_rate" if key == "lr" else key),)
     if not schedule:
         return None
     if _is_number(schedule) or isinstance(schedule, str):
-        return scheduler_class("constant", key)(optimizer, _as_number(schedule, where))
+        return construct(scheduler_class("constant", key), optimizer, _as_number(schedule, path), path=path)
     if isinstance(schedule, Mapping):
-        return _build_one(optimizer, schedule, key, where)
+        return _build_one(optimizer, schedule, key, path)
     if isinstance(schedule, Sequence):
-        return _build_list(optimizer, list(schedule), key, where)
-    raise ValueError(f"{where} must be a number, a schedule dict or a list of schedule dicts, got {schedule!r}")
+        return _build_list(optimizer, list(schedule), key, path)
+    raise ConfigError(f"{path[0]} must be a number, a schedule dict or a list of schedule dicts, got {schedule!r}",
+                      path=path)
 
 
 def _group_factor(group: dict[str, Any], table: Mapping[str, Any], index: int) -> float:
     names = group.get("param_names")
     if names is None:
-        raise ValueError(
+        raise ConfigError(
             "adjust_learning_rate as a dict needs named parameters: build the optimizer from "
-            f"model.named_parameters() (param_groups[{index}] has no 'param_names')"
+            f"model.named_parameters() (param_groups[{index}] has no 'param_names')",
+            path=("adjust_learning_rate",),
         )
     factors = set()
     for pname in names:
         factor = 1.0
         for pattern, value in table.items():
             if pattern in pname:
-                factor *= _as_number(value, f"adjust_learning_rate[{pattern!r}]")
+                factor *= _as_number(value, ("adjust_learning_rate", pattern))
         factors.add(factor)
     if len(factors) > 1:
-        raise ValueError(
+        raise ConfigError(
             f"adjust_learning_rate gives different factors ({sorted(factors)}) to parameters of param_groups[{index}]; "
-            "split them into separate parameter groups"
+            "split them into separate parameter groups",
+            path=("adjust_learning_rate",),
         )
     return factors.pop() if factors else 1.0
 
@@ -220,19 +222,21 @@ def _group_factor(group: dict[str, Any], table: Mapping[str, Any], index: int) -
 def _set_adjustments(optimizer: _TorchOptimizer, adjust: Any) -> None:
     groups = optimizer.param_groups
     if _is_number(adjust) or isinstance(adjust, str):
-        factors = [_as_number(adjust, "adjust_learning_rate")] * len(groups)
+        factors = [_as_number(adjust, ("adjust_learning_rate",))] * len(groups)
     elif isinstance(adjust, Mapping):
         factors = [_group_factor(g, adjust, i) for i, g in enumerate(groups)]
     elif isinstance(adjust, Sequence):
         if len(adjust) != len(groups):
-            raise ValueError(
-                f"adjust_learning_rate has {len(adjust)} factors, but the optimizer has {len(groups)} param_groups"
+            raise ConfigError(
+                f"adjust_learning_rate has {len(adjust)} factors, but the optimizer has {len(groups)} param_groups",
+                path=("adjust_learning_rate",),
             )
-        factors = [_as_number(a, f"adjust_learning_rate[{i}]") for i, a in enumerate(adjust)]
+        factors = [_as_number(a, ("adjust_learning_rate", i)) for i, a in enumerate(adjust)]
     else:
-        raise ValueError(
+        raise ConfigError(
             "adjust_learning_rate must be a number, a list (one per param group) or a dict "
-            f"(parameter-name substring -> factor), got {adjust!r}"
+            f"(parameter-name substring -> factor), got {adjust!r}",
+            path=("adjust_learning_rate",),
         )
     for group, factor in zip(groups, factors):
         group["adjust_learning_rate"] = factor
@@ -259,8 +263,8 @@ def configure_lr_scheduler(
     :class:`ScalePerParamLR`.
 
     Raises:
-        ValueError: for an unknown scheduler name or key (listing the valid ones), a missing
-            required key, or a sequence item without ``total_iters``.
+        ConfigError: (a ``ValueError``) as :func:`configure_scheduler`, also for a bad
+            ``adjust_learning_rate``.
 
     Example:
         >>> import torch
@@ -276,7 +280,7 @@ def configure_lr_scheduler(
         >>> configure_lr_scheduler(opt, {"scheduler": "CosineDecay", "total_iter": 10})
         Traceback (most recent call last):
         ...
-        ValueError: learning_rate: CosineDecayLR got unknown key(s) 'total_iter'; valid keys: scheduler, initial_learning_rate, end_learning_rate, total_iters, param_group_tags
+        optimkit.config.ConfigError: learning_rate: CosineDecayLR got unknown key(s) 'total_iter'; valid keys: scheduler, initial_learning_rate, end_learning_rate, total_iters, param_group_tags (did you mean 'total_iters'?)
     """
     scheduler = configure_scheduler(optimizer, learning_rate, "lr")
     if scheduler is None or not adjust_learning_rate:
@@ -309,6 +313,6 @@ def configure_weight_decay_scheduler(optimizer: _TorchOptimizer, weight_decay: A
     """
     if not weight_decay or _is_number(weight_decay) or isinstance(weight_decay, str):
         if isinstance(weight_decay, str):
-            _as_number(weight_decay, "weight_decay")
+            _as_number(weight_decay, ("weight_decay",))
         return None
     return configure_scheduler(optimizer, weight_decay, "weight_decay")
