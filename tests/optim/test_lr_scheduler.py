@@ -4,7 +4,8 @@
   state-dict round trip (through ``torch.save`` / ``torch.load(weights_only=True)``) at a middle
   step, for a grid of arguments per scheduler;
 * the recursive ``step()`` agrees with the closed form ``lr_at`` over 1000 steps;
-* the deliberate fixes (resume by count, ReduceLROnPlateau after a warmup, OneCycleLR hold and
+* resuming with ``last_epoch`` and torch's ``KeyError`` without ``initial_lr``;
+* the deliberate fixes (ReduceLROnPlateau after a warmup, OneCycleLR hold and
   zero-length phases, plain-data state dicts, Tensor hyperparameters filled in place, no
   recompiles of a compiled ``optimizer.step``).
 """
@@ -346,15 +347,19 @@ def test_errors_match_torch(name: str, build: Callable[[Any, str], Any]) -> None
     assert str(ours.value) == str(theirs.value)
 
 
-def test_resume_without_initial_lr_raises_keyerror_only_without_a_closed_form() -> None:
-    class NoClosedForm(O.LRScheduler):
-        def get_lr(self) -> list[float]:
-            return list(self.base_lrs)
+KEYERROR_CASES = [c for c in CASES + CYCLIC + ONECYCLE if not c[0].startswith(("sequential", "chained"))]
 
-    with pytest.raises(KeyError, match="initial_lr"):
-        NoClosedForm(_sgd("ok"), last_epoch=3)
-    with pytest.raises(KeyError, match="initial_lr"):
-        T.StepLR(_sgd("torch"), 3, last_epoch=3)
+
+@pytest.mark.parametrize("name,factory", KEYERROR_CASES, ids=[c[0] for c in KEYERROR_CASES])
+def test_resume_without_initial_lr_raises_torchs_keyerror(name: str, factory: Factory) -> None:
+    """last_epoch >= 0 on groups without ``initial_lr``: torch's KeyError, message and all."""
+    errors = []
+    for lib, mod in (("torch", T), ("ok", O)):
+        with pytest.raises(KeyError) as info:
+            factory(lambda_module(mod, 3), make_opt("adam" if "onecycle" in name else "sgd", lib))
+        errors.append(str(info.value))
+    assert errors[1] == errors[0]
+    assert "param 'initial_lr' is not specified in param_groups[0]" in errors[1]
 
 
 def test_call_order_warnings_match_torch() -> None:
@@ -430,6 +435,28 @@ def test_recursive_equals_closed_form(name: str, factory: Factory) -> None:
             assert [g["momentum"] for g in opt.param_groups] == moms
 
 
+CYCLIC_CLOSED = CYCLIC + [(n, f) for n, f in ONECYCLE if "epochs" not in n]
+
+
+@pytest.mark.parametrize("name,factory", CYCLIC_CLOSED, ids=[c[0] for c in CYCLIC_CLOSED])
+def test_closed_form_equals_torchs_sequence(name: str, factory: Factory) -> None:
+    """``lr_at`` / ``momentum_at`` (from optimkit.schedules) against torch's stepped values: the
+    closed form is checked against the oracle, not only against our own step path."""
+    steps = 300 if name.startswith("onecycle") else 400
+    opt = make_opt("sgd", "torch")
+    theirs = factory(T, opt)
+    ours = factory(O, make_opt("sgd", "ok"))
+    for t in range(steps + 1):
+        if t:
+            opt.step()
+            theirs.step()
+        want = [float(g["lr"]) for g in opt.param_groups]
+        assert all(_close(a, b) for a, b in zip([float(x) for x in ours.lr_at(t)], want)), (name, t)
+        if ours.cycle_momentum:
+            want_m = [float(g["momentum"]) for g in opt.param_groups]
+            assert all(_close(a, b) for a, b in zip(ours.momentum_at(t), want_m)), (name, t)
+
+
 def test_pure_schedules_are_the_closed_forms() -> None:
     """The classes' closed forms come from optimkit.schedules: check a few directly."""
     opt = make_opt("sgd", "ok")
@@ -452,44 +479,10 @@ def test_pure_schedules_are_the_closed_forms() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Resume by a step count alone
+# Resuming with last_epoch on a restored optimizer (torch's way)
 # --------------------------------------------------------------------------------------------
 
-RESUMABLE = [c for c in CASES if not c[0].startswith(("sequential", "chained"))]
-
-
-@pytest.mark.parametrize("name,factory", RESUMABLE, ids=[c[0] for c in RESUMABLE])
-def test_resume_by_step_count(name: str, factory: Factory) -> None:
-    """last_epoch=N on a fresh optimizer == torch resumed from a checkpoint taken at step N."""
-    n = 40
-    # torch: run N steps, then resume a new scheduler on an optimizer holding that state.
-    opt = make_opt("sgd", "torch")
-    sched = factory(T, opt)
-    for _ in range(n):
-        opt.step()
-        sched.step()
-    saved = opt.state_dict()
-    opt2 = make_opt("sgd", "torch")
-    opt2.load_state_dict(saved)
-    if "warmrestarts" in name:
-        sched2 = factory(T, opt2)  # torch resumes this one through its state dict
-        sched2.load_state_dict(sched.state_dict())
-    else:
-        sched2 = factory(lambda_module(T, n), opt2)
-    ours_opt = make_opt("sgd", "ok")
-    ours = factory(lambda_module(O, n), ours_opt)
-    if "warmrestarts" in name:
-        # ours resumed by count sits at step n + 1 after construction (as torch's step() would)
-        opt2.step()
-        sched2.step()
-    for _ in range(200):
-        a = [float(g["lr"]) for g in opt2.param_groups]
-        b = [float(g["lr"]) for g in ours_opt.param_groups]
-        assert all(_close(x, y) for x, y in zip(a, b)), (name, a, b)
-        opt2.step()
-        sched2.step()
-        ours_opt.step()
-        ours.step()
+RESUMABLE = [c for c in CASES + CYCLIC + ONECYCLE if not c[0].startswith(("sequential", "chained", "warmrestarts"))]
 
 
 class lambda_module:  # noqa: N801 - stands in for a module in the factories
@@ -503,21 +496,47 @@ class lambda_module:  # noqa: N801 - stands in for a module in the factories
         return lambda *a, **k: cls(*a, last_epoch=self.n, **k)
 
 
-def test_resume_by_count_for_cyclic_and_one_cycle() -> None:
-    for cls_kwargs in (
-        dict(cls="CyclicLR", base_lr=0.01, max_lr=0.1, step_size_up=7),
-        dict(cls="OneCycleLR", max_lr=0.1, total_steps=100, three_phase=True),
-    ):
-        kw = dict(cls_kwargs)
-        name = kw.pop("cls")
-        full = getattr(O, name)(make_opt("adam", "ok"), **kw)
-        for _ in range(30):
-            full.optimizer.step()
-            full.step()
-        resumed_opt = make_opt("adam", "ok")
-        resumed = getattr(O, name)(resumed_opt, last_epoch=29, **kw)
-        assert resumed.last_epoch == full.last_epoch
-        assert _snapshot(resumed_opt) == _snapshot(full.optimizer)
+def _resumed_trace(lib: str, kind: str, factory: Factory, n: int, steps: int) -> list[tuple[float, ...]]:
+    """Run ``n`` steps, restore the optimizer into a new one and construct the scheduler on it
+    with ``last_epoch=n``; the values after each of ``steps`` more steps."""
+    module = T if lib == "torch" else O
+    opt = make_opt(kind, lib)
+    sched = factory(module, opt)
+    for _ in range(n):
+        opt.step()
+        sched.step()
+    opt2 = make_opt(kind, lib)
+    opt2.load_state_dict(opt.state_dict())
+    sched2 = factory(lambda_module(module, n), opt2)
+    out = [_snapshot(opt2)]
+    for _ in range(steps):
+        opt2.step()
+        sched2.step()
+        out.append(_snapshot(opt2))
+    assert sched2.last_epoch == n + steps + 1
+    return out
+
+
+@pytest.mark.parametrize("name,factory", RESUMABLE, ids=[c[0] for c in RESUMABLE])
+def test_resume_with_last_epoch_equals_torch(name: str, factory: Factory) -> None:
+    kind = "adam" if name.startswith("onecycle") else "sgd"
+    steps = 100 if name.startswith("onecycle") else 150
+    assert _resumed_trace("ok", kind, factory, 40, steps) == _resumed_trace("torch", kind, factory, 40, steps)
+
+
+def test_warm_restarts_resumed_with_last_epoch_finds_its_period() -> None:
+    """Resuming at N sits where N + 1 steps lead (torch keeps T_cur = N, one long period)."""
+    for t0, mult in ((10, 2), (7, 3), (5, 1)):
+        stepped_opt = make_opt("sgd", "ok")
+        stepped = O.CosineAnnealingWarmRestarts(stepped_opt, T_0=t0, T_mult=mult, eta_min=0.001)
+        for _ in range(41):
+            stepped_opt.step()
+            stepped.step()
+        opt2 = make_opt("sgd", "ok")
+        opt2.load_state_dict(stepped_opt.state_dict())
+        resumed = O.CosineAnnealingWarmRestarts(opt2, T_0=t0, T_mult=mult, eta_min=0.001, last_epoch=40)
+        assert (resumed.T_cur, resumed.T_i, resumed.last_epoch) == (stepped.T_cur, stepped.T_i, 41)
+        assert _snapshot(opt2) == _snapshot(stepped_opt)
 
 
 # --------------------------------------------------------------------------------------------

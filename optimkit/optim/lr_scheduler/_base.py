@@ -1,0 +1,454 @@
+"""The base class of optimkit's learning-rate schedulers and what they all share.
+
+* reading and writing one hyperparameter of the parameter groups (Tensor values in place, so a
+  compiled ``optimizer.step`` keeps its guards);
+* the marker on ``optimizer.step`` behind torch's call-order warnings;
+* the checks a state dict passes before :meth:`LRScheduler.load_state_dict` touches anything.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Mapping, Sequence
+from functools import wraps
+from typing import Any, ClassVar
+from weakref import ref
+
+import torch
+from torch import Tensor
+
+_TorchOptimizer = torch.optim.Optimizer
+
+# torch's exact wording: users grep their logs for it.
+EPOCH_DEPRECATION_WARNING = (
+    "The epoch parameter in `scheduler.step()` was not necessary and is being "
+    "deprecated where possible. Please use `scheduler.step()` to step the "
+    "scheduler. During the deprecation, if epoch is different from None, the "
+    "closed form is used instead of the new chainable form, where available. "
+    "Please open an issue if you are unable to replicate your use case: "
+    "https://github.com/pytorch/pytorch/issues/new/choose."
+)
+
+_OVERRIDDEN_STEP_WARNING = (
+    "Seems like `optimizer.step()` has been overridden after learning rate scheduler "
+    "initialization. Please, make sure to call `optimizer.step()` before "
+    "`lr_scheduler.step()`. See more details at "
+    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate"
+)
+
+_ORDER_WARNING = (
+    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. "
+    "In PyTorch 1.1.0 and later, you should call them in the opposite order: "
+    "`optimizer.step()` before `lr_scheduler.step()`.  Failure to do this "
+    "will result in PyTorch skipping the first value of the learning rate schedule. "
+    "See more details at "
+    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate"
+)
+
+_GET_LR_WARNING = "To get the last learning rate computed by the scheduler, please use `get_last_lr()`."
+
+
+def _missing_initial_lr(index: int) -> str:
+    """torch's message (tests and users match it) for resuming on a group without ``initial_lr``."""
+    return (
+        f"param 'initial_lr' is not specified in param_groups[{index}] when resuming scheduler "
+        "with last_epoch >= 0.\n"
+        "This typically happens when:\n"
+        "1. You're trying to resume training from a checkpoint but haven't properly loaded "
+        "the optimizer state\n"
+        "2. You're using last_epoch >= 0 for a fresh training run (not recommended)"
+    )
+
+
+Number = float | Tensor
+
+
+# --------------------------------------------------------------------------------------------
+# Reading and writing one hyperparameter of the parameter groups
+# --------------------------------------------------------------------------------------------
+
+
+def _detached_copy(value: Any) -> Any:
+    """A copy that cannot alias the group's tensor (floats are immutable already)."""
+    return value.clone() if isinstance(value, Tensor) else value
+
+
+def _as_fill_value(value: Any) -> Any:
+    """``fill_`` takes a number or a 0-dim tensor; squeeze 1-element tensors."""
+    if isinstance(value, Tensor) and value.dim() != 0:
+        return value.squeeze()
+    return value
+
+
+def _group_values(optimizer: _TorchOptimizer, key: str) -> list[Any]:
+    """``group[key]`` of every group, Tensors cloned (so callers can never corrupt a group)."""
+    return [_detached_copy(group[key]) for group in optimizer.param_groups]
+
+
+def _set_group_value(group: dict[str, Any], key: str, value: Any) -> None:
+    """Write ``value`` to ``group[key]``: in place with ``fill_`` when the group holds a Tensor,
+    so the tensor's identity (and a compiled step's guards on it) survive."""
+    if isinstance(group[key], Tensor):
+        group[key].fill_(_as_fill_value(value))
+    else:
+        group[key] = value
+
+
+def _read_hyper(group: dict[str, Any], key: str) -> Any:
+    """``group[key]``, where ``key`` may also be ``"betas[0]"`` / ``"betas[1]"``."""
+    if key.endswith("]") and "[" in key:
+        name, index = key[:-1].split("[")
+        return group[name][int(index)]
+    return group[key]
+
+
+def _write_hyper(group: dict[str, Any], key: str, value: Any) -> None:
+    """Write one hyperparameter; Tensor entries (also inside ``betas``) are filled in place."""
+    if key.endswith("]") and "[" in key:
+        name, index_text = key[:-1].split("[")
+        index = int(index_text)
+        current = group[name]
+        if isinstance(current[index], Tensor):
+            current[index].fill_(_as_fill_value(value))
+        else:
+            items = list(current)
+            items[index] = value
+            group[name] = type(current)(items) if isinstance(current, tuple) else items
+        return
+    _set_group_value(group, key, value)
+
+
+def _set_momentum(group: dict[str, Any], value: Any, use_beta1: bool) -> None:
+    """Set the momentum-like hyperparameter (``betas[0]`` or ``momentum``) of one group.
+
+    torch rebuilds the ``betas`` tuple from floats, which turns Tensor betas into floats and makes
+    a compiled ``optimizer.step`` recompile; here Tensor entries are filled in place instead.
+    """
+    _write_hyper(group, "betas[0]" if use_beta1 else "momentum", value)
+
+
+def _per_group(name: str, optimizer: _TorchOptimizer, value: Any) -> list[Any]:
+    """One value per parameter group: a scalar is repeated, a list or tuple must match. Tensors
+    are cloned, so a caller changing its tensor afterwards does not move the schedule."""
+    count = len(optimizer.param_groups)
+    if not isinstance(value, (list, tuple)):
+        return [_detached_copy(value) for _ in range(count)]
+    if len(value) != count:
+        raise ValueError(
+            f"{name} must have the same length as optimizer.param_groups. "
+            f"{name} has {len(value)} values, param_groups has {count}."
+        )
+    return [_detached_copy(v) for v in value]
+
+
+def _check_optimizer(optimizer: Any) -> None:
+    if not isinstance(optimizer, _TorchOptimizer):
+        raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
+
+
+def _track_optimizer_step(optimizer: _TorchOptimizer) -> None:
+    """Wrap ``optimizer.step`` once so that calling it sets ``optimizer._opt_called``.
+
+    The marker names are torch's, so torch's schedulers and these ones share one wrapper and agree
+    on whether the optimizer stepped (pytorch/pytorch#20124 is why the check exists at all).
+    """
+    if hasattr(optimizer.step, "_wrapped_by_lr_sched"):
+        return
+    bound = optimizer.step
+    func = bound.__func__  # type: ignore[attr-defined]
+    # A weak reference: the wrapper lives on the optimizer and must not keep it alive.
+    opt_ref = ref(optimizer)
+
+    @wraps(func)
+    def step_and_mark(*args: Any, **kwargs: Any) -> Any:
+        opt = opt_ref()
+        opt._opt_called = True  # type: ignore[union-attr]
+        return func.__get__(opt, opt.__class__)(*args, **kwargs)
+
+    step_and_mark._wrapped_by_lr_sched = True  # type: ignore[attr-defined]
+    optimizer.step = step_and_mark  # type: ignore[method-assign]
+
+
+class _Flag:
+    """Context manager that sets a boolean attribute of a scheduler for the duration."""
+
+    def __init__(self, owner: Any, name: str) -> None:
+        self.owner = owner
+        self.name = name
+
+    def __enter__(self) -> None:
+        setattr(self.owner, self.name, True)
+
+    def __exit__(self, *exc: object) -> None:
+        setattr(self.owner, self.name, False)
+
+
+def _warn_unless_in_step(scheduler: LRScheduler) -> None:
+    if not scheduler._get_lr_called_within_step:
+        warnings.warn(_GET_LR_WARNING, UserWarning, stacklevel=3)
+
+
+# --------------------------------------------------------------------------------------------
+# Checking a state dict before loading it
+# --------------------------------------------------------------------------------------------
+
+
+def _value_kind(value: Any) -> str:
+    """A coarse type of a state-dict value, to compare a value being loaded with the current one
+    (a float learning rate and a one-element Tensor one are both ``"number"``)."""
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, numbers.Real) or (isinstance(value, Tensor) and value.numel() == 1):
+        return "number"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, Mapping):
+        return "mapping"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return "sequence"
+    return "object"
+
+
+class _StateError:
+    """Builds the messages of a rejected state dict, all prefixed with the class and method."""
+
+    def __init__(self, scheduler: Any) -> None:
+        self.where = f"{type(scheduler).__name__}.load_state_dict"
+
+    def keys(self, scheduler: Any, missing: list[str], unexpected: list[str]) -> KeyError:
+        return KeyError(
+            f"{self.where}: the state dict does not fit this {type(scheduler).__name__} "
+            f"(missing keys: {missing}, unexpected keys: {unexpected}); "
+            "was it saved by another scheduler class?"
+        )
+
+    def kind(self, key: str, want: str, value: Any) -> TypeError:
+        return TypeError(f"{self.where}: {key!r} must be a {want}, got {type(value).__name__} ({value!r})")
+
+    def length(self, key: str, got: int, want: int, what: str = "parameter groups") -> ValueError:
+        return ValueError(f"{self.where}: {key!r} has {got} entries but there are {want} {what}")
+
+    def value(self, key: str, problem: str) -> ValueError:
+        return ValueError(f"{self.where}: {key!r} {problem}")
+
+
+# --------------------------------------------------------------------------------------------
+# Base class
+# --------------------------------------------------------------------------------------------
+
+
+class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
+    r"""Base class of the schedulers: adjusts ``group["lr"]`` of an optimizer once per ``step()``.
+
+    A subclass implements :meth:`get_lr` (the next learning rates, usually from the current ones,
+    as torch does) and :meth:`lr_at` (the closed form at any step). Construction performs the
+    first step: ``last_epoch`` goes from ``-1`` to ``0`` and the groups get the schedule's value
+    at step 0.
+
+    Args:
+        optimizer (Optimizer): the optimizer whose learning rates are scheduled (torch's or
+            optimkit's).
+        last_epoch (int): index of the last step taken; ``-1`` (default) starts afresh. A value
+            ``N >= 0`` resumes on a restored optimizer: every group must hold ``initial_lr``
+            (torch's ``KeyError`` otherwise) and the current learning rates are kept.
+
+    .. warning:: Constructing a scheduler overwrites ``group["lr"]``. When restoring a
+        checkpoint, construct the scheduler before loading the optimizer's state.
+
+    Example:
+        >>> import torch
+        >>> from optimkit.optim.lr_scheduler import LRScheduler
+        >>> class Halving(LRScheduler):
+        ...     def get_lr(self):
+        ...         return [lr * 0.5 ** self.last_epoch for lr in self.base_lrs]
+        >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> sched = Halving(opt)
+        >>> opt.step(); sched.step()
+        >>> sched.last_epoch, sched.get_last_lr()
+        (1, [0.5])
+    """
+
+    _get_lr_called_within_step: bool = False
+    _is_initial: bool = False
+
+    # What load_state_dict accepts. Keys a state dict may lack (older torch versions did not save
+    # them; the current value stays):
+    _optional_state: ClassVar[frozenset[str]] = frozenset({"_is_initial", "_get_lr_called_within_step"})
+    # Keys older torch versions saved that are accepted and dropped (the deprecated ``verbose``):
+    _legacy_state: ClassVar[frozenset[str]] = frozenset({"verbose"})
+    # Lists of numbers with one entry per parameter group:
+    _per_group_state: ClassVar[frozenset[str]] = frozenset({"base_lrs", "_last_lr"})
+    # Keys that may hold None where this scheduler holds something else:
+    _nullable_state: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, optimizer: _TorchOptimizer, last_epoch: int = -1) -> None:
+        _check_optimizer(optimizer)
+        self.optimizer = optimizer
+        self.base_lrs: list[Number] = self._record_initial_lrs(last_epoch)
+        self.last_epoch = last_epoch
+        _track_optimizer_step(optimizer)
+        self._initial_step()
+
+    def _record_initial_lrs(self, last_epoch: int) -> list[Number]:
+        """The base learning rates: ``initial_lr`` of each group, first set from ``lr`` on a
+        fresh start, required when resuming (it is what a restored optimizer holds)."""
+        groups = self.optimizer.param_groups
+        if last_epoch != -1:
+            lacking = [i for i, group in enumerate(groups) if "initial_lr" not in group]
+            if lacking:
+                raise KeyError(_missing_initial_lr(lacking[0]))
+        else:
+            for group in groups:
+                group.setdefault("initial_lr", _detached_copy(group["lr"]))
+        return _group_values(self.optimizer, "initial_lr")
+
+    def _initial_step(self) -> None:
+        """Reset the step counter and take the first step (in "initial" mode)."""
+        self._step_count = 0
+        with _Flag(self, "_is_initial"):
+            self.step()
+
+    # ---- state ---------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """The scheduler's state: every attribute except the optimizer.
+
+        Example:
+            >>> import torch
+            >>> from optimkit.optim.lr_scheduler import ExponentialLR
+            >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+            >>> sorted(ExponentialLR(opt, gamma=0.5).state_dict())[:3]
+            ['_get_lr_called_within_step', '_is_initial', '_last_lr']
+        """
+        return {key: value for key, value in self.__dict__.items() if key != "optimizer"}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore the state returned by :meth:`state_dict` (this class's or torch's same class).
+
+        The state dict is checked first and the scheduler changes only if it fits; the caller's
+        dict is never modified (pytorch/pytorch#32756).
+
+        Raises:
+            KeyError: keys are missing or unexpected (e.g. a state dict of another class).
+            TypeError: a value has the wrong type.
+            ValueError: a per-group list has the wrong length, or a value is out of range.
+
+        Example:
+            >>> import torch
+            >>> from optimkit.optim.lr_scheduler import StepLR, ExponentialLR
+            >>> opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+            >>> sched = StepLR(opt, step_size=2)
+            >>> try:
+            ...     sched.load_state_dict(ExponentialLR(opt, gamma=0.5).state_dict())
+            ... except KeyError as err:
+            ...     print("rejected")
+            rejected
+            >>> sched.step_size
+            2
+        """
+        self._apply_state(self._check_state(state_dict))
+
+    def _check_state(self, state_dict: Mapping[str, Any]) -> dict[str, Any]:
+        """Check ``state_dict`` against this scheduler without changing anything, and return
+        what :meth:`_apply_state` loads (a new dict)."""
+        error = _StateError(self)
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"{error.where}: expected a dict, got {type(state_dict).__name__}")
+        current = self.state_dict()
+        known = set(current) | self._optional_state | self._legacy_state
+        missing = sorted(k for k in current if k not in state_dict and k not in self._optional_state)
+        unexpected = sorted(k for k in state_dict if k not in known)
+        if missing or unexpected:
+            raise error.keys(self, missing, unexpected)
+        groups = len(self.optimizer.param_groups)
+        for key, value in state_dict.items():
+            if key in current:
+                self._check_state_value(error, key, current[key], value, groups)
+        return dict(state_dict)
+
+    def _check_state_value(self, error: _StateError, key: str, current: Any, value: Any, groups: int) -> None:
+        """One value: of the kind of the current one; per-group lists of the right length."""
+        want, got = _value_kind(current), _value_kind(value)
+        if got == "None" and key in self._nullable_state:
+            return
+        if want not in ("None", "object") and got != want:
+            raise error.kind(key, want, value)
+        if key in self._per_group_state and got == "sequence":
+            if len(value) != groups:
+                raise error.length(key, len(value), groups)
+            for i, item in enumerate(value):
+                if _value_kind(item) != "number":
+                    raise error.kind(f"{key}[{i}]", "number", item)
+
+    def _apply_state(self, state: dict[str, Any]) -> None:
+        """Load a checked state (legacy keys are dropped)."""
+        self.__dict__.update({k: v for k, v in state.items() if k not in self._legacy_state})
+
+    # ---- learning rates ------------------------------------------------------------------
+
+    def get_last_lr(self) -> list[Number]:
+        """The learning rates set by the latest step, one per group (copies, never aliases)."""
+        return self._last_lr
+
+    def get_lr(self) -> list[Number]:
+        """The learning rates of the next step, one per group (implemented by subclasses)."""
+        raise NotImplementedError
+
+    def lr_at(self, step: int) -> list[Number]:
+        """Closed form: the learning rate of every group at ``step`` (``last_epoch == step``),
+        computed from the base learning rates without stepping (implemented by subclasses)."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed form")
+
+    def step(self, epoch: int | None = None) -> None:
+        """Advance the schedule by one step (call it after ``optimizer.step()``).
+
+        Args:
+            epoch (int, optional): deprecated, as in torch: jump to ``epoch`` and use the closed
+                form where the class has torch's one (``_get_closed_form_lr``).
+        """
+        self._warn_about_call_order()
+        self._step_count += 1
+        if epoch is not None:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self._update_lr(epoch)
+
+    def _warn_about_call_order(self) -> None:
+        # Only the first step after construction can tell (pytorch/pytorch#20124).
+        if self._step_count != 1:
+            return
+        if not hasattr(self.optimizer.step, "_wrapped_by_lr_sched"):
+            message = _OVERRIDDEN_STEP_WARNING
+        elif getattr(self.optimizer, "_opt_called", False):
+            return
+        else:
+            message = _ORDER_WARNING
+        warnings.warn(message, UserWarning, stacklevel=3)
+
+    def _update_lr(self, epoch: int | None = None) -> None:
+        """Move to the next step (or to ``epoch``) and write its learning rates to the groups."""
+        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+        closed_form = getattr(self, "_get_closed_form_lr", None) if epoch is not None else None
+        with _Flag(self, "_get_lr_called_within_step"):
+            values = self.get_lr() if closed_form is None else closed_form()
+        self._write_lrs(values)
+
+    def _write_lrs(self, values: Sequence[Number]) -> None:
+        """Set every group's lr (Tensors in place) and remember copies as the last lrs."""
+        groups = self.optimizer.param_groups
+        if len(values) != len(groups):
+            raise ValueError(f"expected {len(groups)} learning rates, got {len(values)}")
+        for group, value in zip(groups, values):
+            _set_group_value(group, "lr", value)
+        self._last_lr: list[Number] = _group_values(self.optimizer, "lr")
+
+
+class _LRScheduler(LRScheduler):
+    """Deprecated alias of :class:`LRScheduler`, kept (as in torch) for old subclasses."""
+
+
+def _float(value: Any) -> float:
+    """A Python float of a number or 1-element tensor (for the value-based closed forms)."""
+    return float(value)
