@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import inspect
+from collections import defaultdict
 
 import pytest
 import torch
@@ -70,9 +71,43 @@ def test_signatures_match_torch() -> None:
 
 
 def test_defaults_match_torch() -> None:
+    """Same keys, values and order (the order shows in every saved param group)."""
     for spec in optimizer_specs():
         if spec.torch_name is None:
             continue
         # A matrix: every optimizer takes one (Muon takes nothing else).
         w = torch.nn.Parameter(torch.zeros(2, 2))
-        assert spec.cls([w]).defaults == getattr(torch.optim, spec.torch_name)([w]).defaults
+        ours, theirs = spec.cls([w]).defaults, getattr(torch.optim, spec.torch_name)([w]).defaults
+        assert list(ours.items()) == list(theirs.items()), spec.name
+
+
+@pytest.mark.parametrize("namespace", ["optim", "cerebras"])
+def test_registered_capabilities_follow_the_signatures(namespace: str) -> None:
+    """The flags are read from the constructor (and two class attributes no signature shows): a
+    class that gains `fused` in its signature is registered as fused, and nothing else says so."""
+    for spec in optimizer_specs(namespace):
+        options = inspect.signature(spec.cls.__init__).parameters
+        assert spec.has_betas == ("betas" in options), spec.name
+        assert spec.has_momentum == ("momentum" in options), spec.name
+        assert spec.supports_foreach == ("foreach" in options), spec.name
+        assert spec.supports_fused == ("fused" in options), spec.name
+        assert spec.supports_differentiable == ("differentiable" in options), spec.name
+        assert spec.supports_complex == spec.cls._supports_complex, spec.name
+        assert spec.supports_sparse == spec.cls._supports_sparse, spec.name
+
+
+def test_old_checkpoints_get_the_options_torch_fills() -> None:
+    """A param group that lacks every option is completed by ``__setstate__`` (which torch's loader
+    ends in) with the options and values torch fills, no more and no fewer."""
+
+    def completed(cls: type, defaults: dict[str, object], w: torch.Tensor) -> dict[str, object]:
+        scratch = object.__new__(cls)
+        scratch.__setstate__({"defaults": dict(defaults), "state": defaultdict(dict), "param_groups": [{"params": [w]}]})
+        return {key: value for key, value in scratch.param_groups[0].items() if key != "params"}
+
+    for spec in optimizer_specs():
+        if spec.torch_name is None:
+            continue
+        w = torch.nn.Parameter(torch.zeros(2, 2))
+        reference = getattr(torch.optim, spec.torch_name)
+        assert completed(spec.cls, spec.cls([w]).defaults, w) == completed(reference, reference([w]).defaults, w), spec.name

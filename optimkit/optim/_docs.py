@@ -1,10 +1,12 @@
 """Argument descriptions shared by the optimizer docstrings, written once.
 
-Each optimizer builds the ``Args:`` part of its docstring with :func:`args_doc`, naming the shared
-flags it takes and describing its own arguments inline.
+Each optimizer builds the ``Args:`` part of its docstring with :func:`args_doc`, which reads the
+arguments and their defaults from its signature; the optimizer describes its own arguments inline.
 """
 
 from __future__ import annotations
+
+import inspect
 
 __all__ = ["SHARED_ARGS", "args_doc"]
 
@@ -43,15 +45,21 @@ SHARED_ARGS: dict[str, str] = {
 }
 
 
-def args_doc(own: dict[str, str], shared: list[str], defaults: dict[str, object]) -> str:
-    """The ``Args:`` section: shared entries (in the order given) with their defaults filled in,
-    followed by or interleaved with the optimizer's own entries.
+def args_doc(own: dict[str, str], cls: type) -> str:
+    """The ``Args:`` section of ``cls``: one entry per constructor argument, in the signature's
+    order, each looked up in ``own`` first and in :data:`SHARED_ARGS` after, with the signature's
+    default filled in.
 
-    ``own`` maps argument names to full descriptions; ``shared`` lists the names in the order they
-    appear in the signature, each looked up in ``own`` first and in :data:`SHARED_ARGS` after.
+    Example:
+        >>> class Plain:
+        ...     def __init__(self, params, lr=0.5, *, maximize=False): ...
+        >>> print(args_doc({}, Plain).splitlines()[2])
+            lr (float, Tensor, optional): learning rate (default: 0.5).
     """
     lines = ["Args:"]
-    for name in shared:
-        text = own.get(name) or SHARED_ARGS[name].format(default=defaults.get(name))
-        lines.append(f"    {text}")
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():  # type: ignore[misc]
+        if name == "self":
+            continue
+        default = None if parameter.default is parameter.empty else parameter.default
+        lines.append(f"    {own.get(name) or SHARED_ARGS[name].format(default=default)}")
     return "\n".join(lines)

@@ -31,6 +31,7 @@ __all__ = [
     "check_fused_flags",
     "capturable_devices",
     "check_capturable_devices",
+    "TENSOR_LR",
     "LR",
     "EPS",
     "WEIGHT_DECAY",
@@ -133,6 +134,7 @@ def check_capturable_devices(params: Iterable[torch.Tensor], steps: Iterable[tor
         )
 
 # Rules most optimizers share, with torch's messages.
+TENSOR_LR = Rule("lr", lambda lr: not isinstance(lr, torch.Tensor) or lr.numel() == 1, "Tensor lr must be 1-element")
 LR = non_negative("lr", "Invalid learning rate: {}")
 EPS = non_negative("eps", "Invalid epsilon value: {}")
 WEIGHT_DECAY = non_negative("weight_decay", "Invalid weight_decay value: {}")

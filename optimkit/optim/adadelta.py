@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..registry import register_optimizer
 from . import _validation as v
+from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
@@ -60,6 +60,7 @@ def adadelta_rule(
 
 
 _RULES = (
+    v.TENSOR_LR,
     v.LR,
     v.Rule("rho", lambda rho: 0.0 <= rho <= 1.0, "Invalid rho value: {}"),
     v.EPS,
@@ -67,15 +68,14 @@ _RULES = (
 )
 
 
-@register_optimizer(
+@register(
     "adadelta",
     description="Adadelta: per-coordinate steps scaled by the RMS of past updates over the RMS of gradients.",
     torch_name="Adadelta",
 )
 class Adadelta(Optimizer):
     _rule = staticmethod(adadelta_rule)
-    _group_option_defaults = {"foreach": None, "maximize": False, "differentiable": False, "capturable": False}
-    _counter_keys = ("step",)
+    _torch_defaults_order = ("maximize", "capturable", "foreach")
 
     def __init__(
         self,
@@ -90,21 +90,8 @@ class Adadelta(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        v.validate(_RULES, {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay})
-        defaults = {
-            "lr": lr,
-            "rho": rho,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "maximize": maximize,
-            "capturable": capturable,
-            "foreach": foreach,
-            "differentiable": differentiable,
-        }
-        super().__init__(params, defaults)
-
+        v.validate(_RULES, locals())
+        super().__init__(params, Adadelta._defaults_from_signature(locals()))
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {
@@ -113,9 +100,6 @@ class Adadelta(Optimizer):
             "acc_delta": torch.zeros_like(p, memory_format=torch.preserve_format),
         }
 
-    def _state_keys(self, group: dict[str, Any]) -> list[str]:
-        return ["step", "square_avg", "acc_delta"]
-
     def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
         lists = super()._per_param_lists(group, params)
         if group["capturable"]:
@@ -123,18 +107,6 @@ class Adadelta(Optimizer):
             v.check_capturable_devices(params, lists["step"], supports_xla=False)
         return lists
 
-    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        lr = group["lr"]
-        if isinstance(lr, Tensor) and lr.dim() != 0:
-            lr = lr.squeeze()
-        return {
-            "lr": lr,
-            "rho": group["rho"],
-            "eps": group["eps"],
-            "weight_decay": group["weight_decay"],
-            "maximize": group["maximize"],
-            "capturable": group["capturable"],
-        }
 
 
 Adadelta.__doc__ = (
@@ -167,8 +139,7 @@ method has none, i.e. :math:`\gamma = 1`) and weight decay :math:`\lambda`. Stat
                 "captured in a CUDA graph (default: False)."
             ),
         },
-        ["params", "lr", "rho", "eps", "weight_decay", "foreach", "capturable", "maximize", "differentiable"],
-        {"eps": 1e-6, "weight_decay": 0},
+        Adadelta,
     )
     + r"""
 

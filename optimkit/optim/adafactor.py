@@ -8,10 +8,10 @@ import torch
 from torch import Tensor
 from torch.utils._foreach_utils import _group_tensors_by_device_and_dtype
 
-from ..registry import register_optimizer
 from . import _validation as v
+from ._declaration import NOT_FILLED, register
 from ._docs import args_doc
-from ._executor import ListOps, scalar_value, squeezed
+from ._executor import ListOps, scalar_value
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
 __all__ = ["Adafactor", "adafactor_rule"]
@@ -96,6 +96,7 @@ def adafactor_rule(
 
 
 _RULES = (
+    v.TENSOR_LR,
     v.non_negative("lr", "Learning rate should be >= 0 but is: {}"),
     v.Rule("beta2_decay", lambda value: 0.0 >= value, "beta2_decay should be <= 0 but is: {}"),
     v.Rule("eps", lambda value: value is None or 0.0 <= value, "epsilon1 should be >= 0 but is: {}", index=0),
@@ -105,17 +106,16 @@ _RULES = (
 )
 
 
-@register_optimizer(
+@register(
     "adafactor",
     description="Adafactor: relative step sizes and a factored (row/column) second moment for matrices.",
-    supports_differentiable=False,
-    supports_complex=False,
     torch_name="Adafactor",
 )
 class Adafactor(Optimizer):
     _rule = staticmethod(adafactor_rule)
-    _group_option_defaults = {"foreach": None}
-    _counter_keys = ("step",)
+    _supports_complex = False
+    # torch's __setstate__ fills `foreach` only.
+    _old_checkpoint_fills = {"maximize": NOT_FILLED}
 
     def __init__(
         self,
@@ -129,26 +129,8 @@ class Adafactor(Optimizer):
         foreach: bool | None = None,
         maximize: bool = False,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        v.validate(_RULES, {"lr": lr, "beta2_decay": beta2_decay, "eps": eps, "d": d, "weight_decay": weight_decay})
-        defaults = {
-            "lr": lr,
-            "beta2_decay": beta2_decay,
-            "eps": eps,
-            "d": d,
-            "weight_decay": weight_decay,
-            "foreach": foreach,
-            "maximize": maximize,
-        }
-        super().__init__(params, defaults)
-
-
-    def _check_param(self, group: dict[str, Any], p: Tensor) -> None:
-        if torch.is_complex(p):
-            raise RuntimeError("Adafactor does not support complex parameters")
-        if p.grad is not None and p.grad.is_sparse:
-            raise RuntimeError("Adafactor does not support sparse gradients")
+        v.validate(_RULES, locals())
+        super().__init__(params, Adafactor._defaults_from_signature(locals()))
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         state: dict[str, Any] = {"step": scalar_step_tensor(p, on_device=False)}
@@ -160,13 +142,6 @@ class Adafactor(Optimizer):
         else:
             state["variance"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         return state
-
-    def _state_keys(self, group: dict[str, Any]) -> list[str]:
-        return ["step", "row_var", "col_var", "variance"]
-
-    def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
-        # Each parameter has either the two factors or the full variance: the other is None.
-        return {key: [self.state[p].get(key) for p in params] for key in self._state_keys(group)}
 
     def _use_foreach(self, group: dict[str, Any], params: list[Tensor]) -> bool:
         # Like torch: Adafactor is chosen when memory is tight, so the foreach path (more peak
@@ -186,16 +161,10 @@ class Adafactor(Optimizer):
         super()._update_group(group, params)
 
     def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        eps1, eps2 = group["eps"]
-        return {
-            "lr": squeezed(group["lr"]),
-            "beta2_decay": group["beta2_decay"],
-            "eps1": self._eps1_default if eps1 is None else eps1,
-            "eps2": eps2,
-            "d": group["d"],
-            "weight_decay": group["weight_decay"],
-            "maximize": group["maximize"],
-        }
+        hyper = super()._hyperparameters(group)
+        if hyper["eps1"] is None:
+            hyper["eps1"] = self._eps1_default
+        return hyper
 
     def state_names_to_sparsify(self) -> list[str]:
         """``["variance"]`` when some parameter has at most one dimension, else ``[]``.
@@ -258,8 +227,7 @@ parameters and sparse gradients are rejected.
         "weight_decay": "weight_decay (float, optional): decoupled weight decay, scaled by lr (default: 0.0).",
         "foreach": "foreach (bool, optional): run the update with ``torch._foreach_*``. Unlike most optimizers, and like torch, the default ``None`` means a per-tensor loop on every device, since foreach needs more peak memory (default: None).",
     },
-    ["params", "lr", "beta2_decay", "eps", "d", "weight_decay", "foreach", "maximize"],
-    {},
+    Adafactor,
 ) + r"""
 
 Example:

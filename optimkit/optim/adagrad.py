@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..registry import register_optimizer
 from . import _validation as v
+from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps, check_fused_device, execute_fused, scalar_value
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
@@ -32,7 +32,7 @@ def adagrad_rule(
     params: list[Tensor],
     grads: list[Tensor],
     step: list[Tensor],
-    state_sum: list[Tensor],
+    sum: list[Tensor],  # noqa: A002 (torch's name of the state entry)
     *,
     lr: float | Tensor,
     lr_decay: float,
@@ -40,7 +40,11 @@ def adagrad_rule(
     eps: float,
     maximize: bool,
 ) -> None:
-    """The Adagrad update over lists of dense tensors (see :class:`Adagrad` for the math)."""
+    """The Adagrad update over lists of dense tensors (see :class:`Adagrad` for the math).
+
+    ``sum`` is the state entry of that name, the running sum of squared gradients.
+    """
+    state_sum = sum
     if maximize:
         grads = ops.neg(grads)
     ops.add_(step, 1)
@@ -86,6 +90,7 @@ def adagrad_sparse_update(
 
 
 _RULES = (
+    v.TENSOR_LR,
     v.LR,
     v.non_negative("lr_decay", "Invalid lr_decay value: {}"),
     v.WEIGHT_DECAY,
@@ -94,17 +99,15 @@ _RULES = (
 )
 
 
-@register_optimizer(
+@register(
     "adagrad",
     description="Adagrad: per-coordinate steps shrinking with the root of the summed squared gradients.",
-    supports_fused=True,
-    supports_sparse=True,
     torch_name="Adagrad",
 )
 class Adagrad(Optimizer):
     _rule = staticmethod(adagrad_rule)
-    _group_option_defaults = {"foreach": None, "maximize": False, "differentiable": False, "fused": None}
-    _counter_keys = ("step",)
+    _torch_defaults_order = ("eps", "weight_decay", "initial_accumulator_value")
+    _supports_sparse = True
 
     def __init__(
         self,
@@ -120,24 +123,8 @@ class Adagrad(Optimizer):
         differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        v.validate(_RULES, {
-            "lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
-            "initial_accumulator_value": initial_accumulator_value, "eps": eps,
-        })
-        defaults = {
-            "lr": lr,
-            "lr_decay": lr_decay,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "initial_accumulator_value": initial_accumulator_value,
-            "foreach": foreach,
-            "maximize": maximize,
-            "differentiable": differentiable,
-            "fused": fused,
-        }
-        super().__init__(params, defaults)
+        v.validate(_RULES, locals())
+        super().__init__(params, Adagrad._defaults_from_signature(locals()))
         if fused:
             v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
             # torch checks the device and dtype of the first parameter with a gradient once, at
@@ -150,7 +137,6 @@ class Adagrad(Optimizer):
         for group in self.param_groups:
             for p in group["params"]:
                 self.state[p].update(self._init_state(group, p))
-
 
     def share_memory(self) -> None:
         """Move every parameter's ``sum`` into shared memory (for Hogwild-style training with
@@ -176,24 +162,6 @@ class Adagrad(Optimizer):
         if group["fused"] and getattr(self, "_need_device_dtype_check_for_fused", True):
             check_fused_device(p)
             self._need_device_dtype_check_for_fused = False
-
-    def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
-        return {
-            "step": [self.state[p]["step"] for p in params],
-            "state_sum": [self.state[p]["sum"] for p in params],
-        }
-
-    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        lr = group["lr"]
-        if isinstance(lr, Tensor) and lr.dim() != 0:
-            lr = lr.squeeze()
-        return {
-            "lr": lr,
-            "lr_decay": group["lr_decay"],
-            "weight_decay": group["weight_decay"],
-            "eps": group["eps"],
-            "maximize": group["maximize"],
-        }
 
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
         if group["fused"]:
@@ -223,12 +191,12 @@ class Adagrad(Optimizer):
         hyper = self._hyperparameters(group)
         lr = hyper["lr"]
 
-        def kernel(ps: list[Tensor], gs: list[Tensor], step: list[Tensor], state_sum: list[Tensor], *,
+        def kernel(ps: list[Tensor], gs: list[Tensor], step: list[Tensor], sum: list[Tensor], *,  # noqa: A002
                    grad_scale: Tensor | None, found_inf: Tensor | None) -> None:
             device_lr = lr.to(ps[0].device) if isinstance(lr, Tensor) and not lr.is_cpu else lr
             torch._foreach_add_(step, 1)
             torch._fused_adagrad_(
-                ps, gs, state_sum, step,
+                ps, gs, sum, step,
                 lr=device_lr, lr_decay=hyper["lr_decay"], weight_decay=hyper["weight_decay"],
                 eps=hyper["eps"], maximize=hyper["maximize"], grad_scale=grad_scale, found_inf=found_inf,
             )
@@ -279,9 +247,7 @@ cannot be combined with weight decay or ``fused=True``.
                 "with ``foreach`` or ``differentiable`` (default: None)."
             ),
         },
-        ["params", "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "foreach", "maximize",
-         "differentiable", "fused"],
-        {"lr": 1e-2, "eps": 1e-10, "weight_decay": 0},
+        Adagrad,
     )
     + r"""
 

@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..registry import register_optimizer
 from . import _validation as v
+from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps, execute_fused, scalar_value, squeezed
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
@@ -32,14 +32,15 @@ def adam_rule(
     amsgrad: bool,
     maximize: bool,
     decoupled_weight_decay: bool,
-    tensor_bias_correction: bool,
-    bias_correction: bool = True,
+    capturable: bool,
+    differentiable: bool,
+    correct_bias: bool = True,
 ) -> None:
     r"""The Adam update over lists of tensors (see :class:`Adam` for the math).
 
-    ``tensor_bias_correction`` keeps the bias corrections as tensors computed from ``step`` on its
-    device (capturable and differentiable modes); otherwise they are Python numbers.
-    ``bias_correction=False`` drops both corrections, :math:`\theta_t = \theta_{t-1} - \gamma\,
+    ``capturable`` and ``differentiable`` keep the bias corrections as tensors computed from
+    ``step`` on its device; otherwise they are Python numbers.
+    ``correct_bias=False`` drops both corrections, :math:`\theta_t = \theta_{t-1} - \gamma\,
     m_t / (\sqrt{\hat v_t} + \epsilon)` (Cerebras' ``AdamW(correct_bias=False)``, the optimizer of
     the original BERT); torch's classes always correct.
     """
@@ -71,14 +72,14 @@ def adam_rule(
         second_moment = max_exp_avg_sq
 
     denom = ops.sqrt(second_moment)
-    if not bias_correction:
+    if not correct_bias:
         ops.add_(denom, eps)
         if isinstance(lr, Tensor):
             # addcdiv's `value` must be a Python number: scale the numerator by the tensor instead.
             ops.addcdiv_(params, ops.mul(exp_avg, -lr), denom)
         else:
             ops.addcdiv_(params, exp_avg, denom, -lr)
-    elif tensor_bias_correction:
+    elif capturable or differentiable:
         # step_size = -lr / (1 - beta1^t) and sqrt(1 - beta2^t), as 0-dim tensors next to `step`.
         step_size = ops.pow_base(beta1, step)
         ops.sub_(step_size, 1)
@@ -103,25 +104,14 @@ def adam_rule(
 _RULES = (v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
 
 
-@register_optimizer(
+@register(
     "adam",
     description="Adam: adaptive moment estimation, with AMSGrad and decoupled weight decay options.",
-    has_betas=True,
-    supports_fused=True,
     torch_name="Adam",
 )
 class Adam(Optimizer):
     _rule = staticmethod(adam_rule)
-    _group_option_defaults = {
-        "amsgrad": False,
-        "maximize": False,
-        "foreach": None,
-        "capturable": False,
-        "differentiable": False,
-        "decoupled_weight_decay": False,
-        "fused": None,
-    }
-    _counter_keys = ("step",)
+    _torch_defaults_order = ("maximize", "foreach")
     _sparse_message = "Adam does not support sparse gradients, please consider SparseAdam instead"
 
     def __init__(
@@ -141,7 +131,7 @@ class Adam(Optimizer):
         decoupled_weight_decay: bool = False,
     ) -> None:
         v.tensor_hyperparameter("lr", lr, foreach=foreach, capturable=capturable)
-        v.validate(_RULES, {"lr": lr, "eps": eps, "betas": betas, "weight_decay": weight_decay})
+        v.validate(_RULES, locals())
         if not (
             (isinstance(betas[0], float) and isinstance(betas[1], float))
             or (isinstance(betas[0], Tensor) and isinstance(betas[1], Tensor))
@@ -150,29 +140,11 @@ class Adam(Optimizer):
         for index in (0, 1):
             v.tensor_hyperparameter(f"betas[{index}]", betas[index], foreach=foreach, capturable=capturable)
         # torch keeps 1-element betas as 0-dim tensors.
-        betas = tuple(b.squeeze() if isinstance(b, Tensor) and b.dim() != 0 else b for b in betas)  # type: ignore[assignment]
-        defaults = {
-            "lr": lr,
-            "betas": betas,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "amsgrad": amsgrad,
-            "maximize": maximize,
-            "foreach": foreach,
-            "capturable": capturable,
-            "differentiable": differentiable,
-            "fused": fused,
-            "decoupled_weight_decay": decoupled_weight_decay,
-        }
-        super().__init__(params, defaults)
+        betas = (squeezed(betas[0]), squeezed(betas[1]))
+        super().__init__(params, Adam._defaults_from_signature(locals()))
         if fused:
             v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
             self._step_supports_amp_scaling = True
-
-
-    def _check_param(self, group: dict[str, Any], p: Tensor) -> None:
-        if p.grad is not None and p.grad.is_sparse:
-            raise RuntimeError(self._sparse_message)
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         fused = bool(group["fused"])
@@ -184,10 +156,6 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         return state
-
-    def _state_keys(self, group: dict[str, Any]) -> list[str]:
-        keys = ["step", "exp_avg", "exp_avg_sq"]
-        return keys + ["max_exp_avg_sq"] if group["amsgrad"] else keys
 
     def _use_foreach(self, group: dict[str, Any], params: list[Tensor]) -> bool:
         if group["foreach"] is None and group["fused"] is None:
@@ -206,22 +174,6 @@ class Adam(Optimizer):
             # torch's foreach kernel leaves XLA out of the devices its message lists.
             v.check_capturable_devices(params, lists["step"], supports_xla=not self._use_foreach(group, params))
         return lists
-
-    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        beta1, beta2 = group["betas"]
-        return {
-            # A 1-element lr is used as a 0-dim tensor: the on-device bias correction divides
-            # 0-dim tensors by it in place, which a shape-(1,) operand cannot broadcast into.
-            "lr": squeezed(group["lr"]),
-            "beta1": beta1,
-            "beta2": beta2,
-            "eps": group["eps"],
-            "weight_decay": group["weight_decay"],
-            "amsgrad": group["amsgrad"],
-            "maximize": group["maximize"],
-            "decoupled_weight_decay": group["decoupled_weight_decay"],
-            "tensor_bias_correction": group["capturable"] or group["differentiable"],
-        }
 
     def _fused_update(self, group: dict[str, Any], params: list[Tensor], per_param: dict[str, list[Any]]) -> None:
         hyper = self._hyperparameters(group)
@@ -272,14 +224,12 @@ ADAM_ARGS = {
     "decoupled_weight_decay": "decoupled_weight_decay (bool, optional): shrink the weights directly instead of adding the decay to the gradient, which makes this AdamW (default: False).",
     "betas": "betas (Tuple[float | Tensor, float | Tensor], optional): decay rates of the running averages of the gradient and of its square; both floats or both 1-element tensors (default: (0.9, 0.999)).",
 }
-ADAM_ARG_ORDER = ["params", "lr", "betas", "eps", "weight_decay", "amsgrad", "foreach", "maximize", "capturable",
-                  "differentiable", "fused"]
 
 Adam.__doc__ = (
     "Adam (Kingma & Ba, 2015, \"Adam: A Method for Stochastic Optimization\"), as ``torch.optim.Adam``.\n"
     + ADAM_MATH
     + "\n"
-    + args_doc(ADAM_ARGS, ADAM_ARG_ORDER + ["decoupled_weight_decay"], {"lr": 1e-3, "eps": 1e-8, "weight_decay": 0})
+    + args_doc(ADAM_ARGS, Adam)
     + r"""
 
 Example:

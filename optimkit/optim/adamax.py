@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..registry import register_optimizer
 from . import _validation as v
+from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps, scalar_value
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
@@ -61,19 +61,16 @@ def adamax_rule(
         ops.addcdiv_(params, exp_avg, exp_inf, [scalar_value(s) for s in step_size])
 
 
-_RULES = (v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
+_RULES = (v.TENSOR_LR, v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
 
 
-@register_optimizer(
+@register(
     "adamax",
     description="Adamax: Adam with an exponentially weighted infinity norm in place of the second moment.",
-    has_betas=True,
     torch_name="Adamax",
 )
 class Adamax(Optimizer):
     _rule = staticmethod(adamax_rule)
-    _group_option_defaults = {"foreach": None, "maximize": False, "differentiable": False, "capturable": False}
-    _counter_keys = ("step",)
 
     def __init__(
         self,
@@ -88,45 +85,14 @@ class Adamax(Optimizer):
         differentiable: bool = False,
         capturable: bool = False,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        v.validate(_RULES, {"lr": lr, "eps": eps, "betas": betas, "weight_decay": weight_decay})
-        defaults = {
-            "lr": lr,
-            "betas": betas,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "foreach": foreach,
-            "maximize": maximize,
-            "differentiable": differentiable,
-            "capturable": capturable,
-        }
-        super().__init__(params, defaults)
-
+        v.validate(_RULES, locals())
+        super().__init__(params, Adamax._defaults_from_signature(locals()))
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {
             "step": scalar_step_tensor(p, on_device=group["capturable"]),
             "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
             "exp_inf": torch.zeros_like(p, memory_format=torch.preserve_format),
-        }
-
-    def _state_keys(self, group: dict[str, Any]) -> list[str]:
-        return ["step", "exp_avg", "exp_inf"]
-
-    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        beta1, beta2 = group["betas"]
-        lr = group["lr"]
-        if isinstance(lr, Tensor) and lr.dim() != 0:
-            lr = lr.squeeze()
-        return {
-            "lr": lr,
-            "beta1": beta1,
-            "beta2": beta2,
-            "eps": group["eps"],
-            "weight_decay": group["weight_decay"],
-            "maximize": group["maximize"],
-            "capturable": group["capturable"],
         }
 
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
@@ -170,8 +136,7 @@ per parameter: ``step``, ``exp_avg`` (:math:`m`) and ``exp_inf`` (:math:`u`).
                 "gradient and of the running maximum of its magnitude (default: (0.9, 0.999))."
             ),
         },
-        ["params", "lr", "betas", "eps", "weight_decay", "foreach", "maximize", "differentiable", "capturable"],
-        {"lr": 2e-3, "eps": 1e-8, "weight_decay": 0},
+        Adamax,
     )
     + r"""
 

@@ -6,19 +6,17 @@ from typing import Any
 
 from torch import Tensor
 
-from ..registry import register_optimizer
+from ._declaration import register
 from ._docs import args_doc
-from .adam import ADAM_ARG_ORDER, ADAM_ARGS, ADAM_MATH, Adam
+from .adam import ADAM_ARGS, ADAM_MATH, Adam
 from .optimizer import ParamsT
 
 __all__ = ["AdamW"]
 
 
-@register_optimizer(
+@register(
     "adamw",
     description="AdamW: Adam with weight decay decoupled from the gradient.",
-    has_betas=True,
-    supports_fused=True,
     torch_name="AdamW",
 )
 class AdamW(Adam):
@@ -63,7 +61,7 @@ AdamW.__doc__ = (
     "``torch.optim.AdamW``: the decoupled branch of :class:`Adam` below, with weight decay 0.01 by default.\n"
     + ADAM_MATH
     + "\n"
-    + args_doc(ADAM_ARGS, ADAM_ARG_ORDER, {"lr": 1e-3, "eps": 1e-8, "weight_decay": 1e-2})
+    + args_doc(ADAM_ARGS, AdamW)
     + r"""
 
 Example:

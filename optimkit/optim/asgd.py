@@ -7,10 +7,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..registry import register_optimizer
 from . import _validation as v
+from ._declaration import register
 from ._docs import args_doc
-from ._executor import ListOps, scalar_value
+from ._executor import ListOps, scalar_value, squeezed
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["ASGD", "asgd_rule"]
@@ -102,27 +102,16 @@ def _scalar_dtype() -> torch.dtype:
     return torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
 
 
-def _squeezed(lr: float | Tensor) -> float | Tensor:
-    # torch works with a 1-element Tensor lr as a 0-dim one.
-    return lr.squeeze() if isinstance(lr, Tensor) and lr.dim() != 0 else lr
+_RULES = (v.TENSOR_LR, v.LR, v.WEIGHT_DECAY)
 
 
-_RULES = (v.LR, v.WEIGHT_DECAY)
-
-
-@register_optimizer(
+@register(
     "asgd",
     description="ASGD: SGD with decaying step size and a running (Polyak) average of the parameters.",
     torch_name="ASGD",
 )
 class ASGD(Optimizer):
     _rule = staticmethod(asgd_rule)
-    _group_option_defaults = {"foreach": None, "maximize": False, "differentiable": False, "capturable": False}
-    _counter_keys = ("step", "eta", "mu")
-
-    def _counter_tensor(self, group: dict[str, Any], p: Tensor, key: str) -> Tensor:
-        # ASGD keeps all three counters on the parameter's device (see _init_state).
-        return torch.zeros((), dtype=_scalar_dtype(), device=p.device)
 
     def __init__(
         self,
@@ -137,22 +126,8 @@ class ASGD(Optimizer):
         differentiable: bool = False,
         capturable: bool = False,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        v.validate(_RULES, {"lr": lr, "weight_decay": weight_decay})
-        defaults = {
-            "lr": lr,
-            "lambd": lambd,
-            "alpha": alpha,
-            "t0": t0,
-            "weight_decay": weight_decay,
-            "foreach": foreach,
-            "maximize": maximize,
-            "differentiable": differentiable,
-            "capturable": capturable,
-        }
-        super().__init__(params, defaults)
-
+        v.validate(_RULES, locals())
+        super().__init__(params, ASGD._defaults_from_signature(locals()))
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         # Unlike most optimizers, all three counters live on the parameter's device even when
@@ -160,13 +135,10 @@ class ASGD(Optimizer):
         dtype = _scalar_dtype()
         return {
             "step": torch.zeros((), dtype=dtype, device=p.device),
-            "eta": torch.as_tensor(_squeezed(group["lr"]), dtype=dtype, device=p.device).clone().detach(),
+            "eta": torch.as_tensor(squeezed(group["lr"]), dtype=dtype, device=p.device).clone().detach(),
             "mu": torch.ones((), dtype=dtype, device=p.device),
             "ax": torch.zeros_like(p, memory_format=torch.preserve_format),
         }
-
-    def _state_keys(self, group: dict[str, Any]) -> list[str]:
-        return ["step", "eta", "mu", "ax"]
 
     def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
         lists = super()._per_param_lists(group, params)
@@ -185,16 +157,6 @@ class ASGD(Optimizer):
                 )
         return lists
 
-    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "lr": _squeezed(group["lr"]),
-            "lambd": group["lambd"],
-            "alpha": group["alpha"],
-            "t0": group["t0"],
-            "weight_decay": group["weight_decay"],
-            "maximize": group["maximize"],
-            "capturable": group["capturable"],
-        }
 
 
 ASGD.__doc__ = r"""Averaged stochastic gradient descent, as ``torch.optim.ASGD``.
@@ -225,8 +187,7 @@ parameter's device) and ``ax`` (:math:`\bar\theta`).
         "alpha": "alpha (float, optional): power of the step-size decay (default: 0.75).",
         "t0": "t0 (float, optional): step after which the average starts weighting past iterates (default: 1e6).",
     },
-    ["params", "lr", "lambd", "alpha", "t0", "weight_decay", "foreach", "maximize", "differentiable", "capturable"],
-    {"lr": 1e-2, "weight_decay": 0},
+    ASGD,
 ) + r"""
 
 Example:

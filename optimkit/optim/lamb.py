@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..registry import register_optimizer
 from . import _validation as v
+from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
@@ -68,15 +68,12 @@ def lamb_rule(
 _RULES = (v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
 
 
-@register_optimizer(
+@register(
     "lamb",
     description="Lamb: layer-wise adaptive moments, Adam steps rescaled per tensor by ||w|| / ||update||.",
-    has_betas=True,
-    torch_name=None,
 )
 class Lamb(Optimizer):
     _rule = staticmethod(lamb_rule)
-    _group_option_defaults = {"adam": False, "foreach": None, "maximize": False, "differentiable": False}
 
     def __init__(
         self,
@@ -91,19 +88,8 @@ class Lamb(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
-        v.validate(_RULES, {"lr": lr, "eps": eps, "betas": betas, "weight_decay": weight_decay})
-        defaults = {
-            "lr": lr,
-            "betas": betas,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "adam": adam,
-            "foreach": foreach,
-            "maximize": maximize,
-            "differentiable": differentiable,
-        }
-        super().__init__(params, defaults)
-
+        v.validate(_RULES, locals())
+        super().__init__(params, Lamb._defaults_from_signature(locals()))
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         # `step` follows torch's Adam (a 0-dim CPU tensor, float32 unless float64 is the default
@@ -112,21 +98,6 @@ class Lamb(Optimizer):
             "step": scalar_step_tensor(p, on_device=False),
             "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
             "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
-        }
-
-    def _state_keys(self, group: dict[str, Any]) -> list[str]:
-        return ["step", "exp_avg", "exp_avg_sq"]
-
-    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        beta1, beta2 = group["betas"]
-        return {
-            "lr": group["lr"],
-            "beta1": beta1,
-            "beta2": beta2,
-            "eps": group["eps"],
-            "weight_decay": group["weight_decay"],
-            "adam": group["adam"],
-            "maximize": group["maximize"],
         }
 
 
@@ -161,8 +132,7 @@ counting steps, as in :class:`~optimkit.optim.Adam`), ``exp_avg`` (:math:`m`) an
         "weight_decay": "weight_decay (float, optional): :math:`\\lambda`, times the weights, added to the normalised step before the trust ratio is taken (default: 0).",
         "adam": "adam (bool, optional): fix the trust ratio to 1, which leaves Adam without bias correction; for comparisons (default: False).",
     },
-    ["params", "lr", "betas", "eps", "weight_decay", "adam", "foreach", "maximize", "differentiable"],
-    {"lr": 1e-3, "eps": 1e-6},
+    Lamb,
 ) + r"""
 
 Example:

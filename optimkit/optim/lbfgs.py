@@ -11,8 +11,8 @@ from typing import Any, Union
 import torch
 from torch import Tensor
 
-from ..registry import register_optimizer
 from . import _validation as v
+from ._declaration import register
 from ._docs import args_doc
 from ._executor import squeezed
 from ._lbfgs_history import CurvatureHistory
@@ -291,13 +291,9 @@ def _stop_reason(settings: _Settings, iteration: int, evaluations: int, grad: Te
     return None
 
 
-@register_optimizer(
+@register(
     "lbfgs",
     description="L-BFGS quasi-Newton method over all parameters as one vector, with an optional strong Wolfe line search.",
-    supports_foreach=False,
-    supports_differentiable=False,
-    supports_complex=True,
-    supports_sparse=True,
     torch_name="LBFGS",
 )
 class LBFGS(Optimizer):
@@ -305,19 +301,15 @@ class LBFGS(Optimizer):
     # executor and overrides `step` itself: it treats all parameters as one flat vector (dot
     # products across every parameter, a history of past steps), re-evaluates the closure
     # several times per step, and keeps one global state on the first parameter.
+    _supports_sparse = True  # the flat gradient densifies sparse gradients
 
     def __init__(self, params: ParamsT, lr: float | Tensor = 1, max_iter: int = 20, max_eval: int | None = None,
                  tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9, history_size: int = 100,
                  line_search_fn: str | None = None) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        v.validate((v.LR,), {"lr": lr})
-        options = {"lr": lr, "max_iter": max_iter,
-                   # torch's default: a quarter more evaluations than iterations.
-                   "max_eval": max_iter * 5 // 4 if max_eval is None else max_eval,
-                   "tolerance_grad": tolerance_grad, "tolerance_change": tolerance_change,
-                   "history_size": history_size, "line_search_fn": line_search_fn}
-        super().__init__(params, options)
+        v.validate((v.TENSOR_LR, v.LR), locals())
+        if max_eval is None:
+            max_eval = max_iter * 5 // 4  # torch's default: a quarter more evaluations than iterations
+        super().__init__(params, LBFGS._defaults_from_signature(locals()))
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
 
@@ -563,8 +555,7 @@ one device. The state (on the first parameter, as in torch) holds ``func_evals``
         "history_size": "history_size (int, optional): how many (step, gradient change) pairs to remember (default: 100).",
         "line_search_fn": "line_search_fn (str, optional): ``\"strong_wolfe\"`` or ``None`` for fixed steps (default: None).",
     },
-    ["params", "lr", "max_iter", "max_eval", "tolerance_grad", "tolerance_change", "history_size", "line_search_fn"],
-    {},
+    LBFGS,
 ) + r"""
 
 Example:

@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..registry import register_optimizer
 from . import _validation as v
+from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps
 from .optimizer import Optimizer, ParamsT
@@ -45,15 +45,12 @@ def lion_rule(
 _RULES = (v.LR, *v.BETAS, v.WEIGHT_DECAY)
 
 
-@register_optimizer(
+@register(
     "lion",
     description="Lion: evolved sign momentum, steps of size lr in every coordinate, decoupled weight decay.",
-    has_betas=True,
-    torch_name=None,
 )
 class Lion(Optimizer):
     _rule = staticmethod(lion_rule)
-    _group_option_defaults = {"maximize": False, "foreach": None, "differentiable": False}
 
     def __init__(
         self,
@@ -66,33 +63,11 @@ class Lion(Optimizer):
         foreach: bool | None = None,
         differentiable: bool = False,
     ) -> None:
-        v.validate(_RULES, {"lr": lr, "betas": betas, "weight_decay": weight_decay})
-        defaults = {
-            "lr": lr,
-            "betas": betas,
-            "weight_decay": weight_decay,
-            "maximize": maximize,
-            "foreach": foreach,
-            "differentiable": differentiable,
-        }
-        super().__init__(params, defaults)
-
+        v.validate(_RULES, locals())
+        super().__init__(params, Lion._defaults_from_signature(locals()))
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {"exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format)}
-
-    def _state_keys(self, group: dict[str, Any]) -> list[str]:
-        return ["exp_avg"]
-
-    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        beta1, beta2 = group["betas"]
-        return {
-            "lr": group["lr"],
-            "beta1": beta1,
-            "beta2": beta2,
-            "weight_decay": group["weight_decay"],
-            "maximize": group["maximize"],
-        }
 
 
 Lion.__doc__ = r"""Lion, "EvoLved Sign Momentum" (Chen et al., 2023, "Symbolic Discovery of Optimization
@@ -117,8 +92,7 @@ Complex parameters are treated as pairs of reals. State per parameter: ``exp_avg
         "betas": "betas (Tuple[float, float], optional): :math:`\\beta_1` interpolates the step direction, :math:`\\beta_2` decays the stored momentum (default: (0.9, 0.99)).",
         "weight_decay": "weight_decay (float, optional): decoupled weight decay :math:`\\lambda`: the weights shrink by :math:`\\gamma\\lambda` of themselves each step (default: 0.0).",
     },
-    ["params", "lr", "betas", "weight_decay", "maximize", "foreach", "differentiable"],
-    {},
+    Lion,
 ) + r"""
 
 Example:

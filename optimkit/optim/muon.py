@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..registry import register_optimizer
 from . import _validation as v
+from ._declaration import NOT_FILLED, register
 from ._docs import args_doc
-from ._executor import ListOps, squeezed
+from ._executor import ListOps
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["Muon", "muon_rule", "newton_schulz", "adjusted_lr"]
@@ -104,6 +104,7 @@ def muon_rule(
 
 
 _RULES = (
+    v.TENSOR_LR,
     v.non_negative("lr", "Learning rate should be >= 0 but is: {}"),
     v.non_negative("momentum", "momentum should be >= 0 but is: {}"),
     v.non_negative("weight_decay", "weight decay should be >= 0 but is: {}"),
@@ -112,17 +113,16 @@ _RULES = (
 )
 
 
-@register_optimizer(
+@register(
     "muon",
     description="Muon: Nesterov momentum orthogonalised by Newton-Schulz iterations, for 2-D parameters.",
-    has_momentum=True,
-    supports_foreach=False,
-    supports_differentiable=False,
-    supports_complex=False,
     torch_name="Muon",
 )
 class Muon(Optimizer):
     _rule = staticmethod(muon_rule)
+    _supports_complex = False
+    # torch's Muon has no __setstate__: it fills nothing.
+    _old_checkpoint_fills = {"nesterov": NOT_FILLED}
 
     def __init__(
         self,
@@ -136,52 +136,15 @@ class Muon(Optimizer):
         ns_steps: int = NS_STEPS,
         adjust_lr_fn: str | None = None,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        v.validate(_RULES, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "adjust_lr_fn": adjust_lr_fn})
-        defaults = {
-            "lr": lr,
-            "weight_decay": weight_decay,
-            "momentum": momentum,
-            "nesterov": nesterov,
-            "ns_coefficients": ns_coefficients,
-            "eps": eps,
-            "ns_steps": ns_steps,
-            "adjust_lr_fn": adjust_lr_fn,
-        }
-        super().__init__(params, defaults)
+        v.validate(_RULES, locals())
+        super().__init__(params, Muon._defaults_from_signature(locals()))
         not_matrix = next((p for g in self.param_groups for p in g["params"] if p.ndim != 2), None)
         if not_matrix is not None:
             raise ValueError(f"Muon only supports 2D parameters whereas we found a parameter with size: {not_matrix.size()}")
 
-    def _check_param(self, group: dict[str, Any], p: Tensor) -> None:
-        if torch.is_complex(p):
-            raise RuntimeError("Muon does not support complex parameters")
-        if p.grad is not None and p.grad.is_sparse:
-            raise RuntimeError("Muon does not support sparse gradients")
-
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {"momentum_buffer": torch.zeros_like(p, memory_format=torch.preserve_format)}
 
-    def _state_keys(self, group: dict[str, Any]) -> list[str]:
-        return ["momentum_buffer"]
-
-    def _use_foreach(self, group: dict[str, Any], params: list[Tensor]) -> bool:
-        # torch's Muon has a per-matrix implementation only (no foreach flag); so has this one,
-        # on every device.
-        return False
-
-    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "lr": squeezed(group["lr"]),
-            "weight_decay": group["weight_decay"],
-            "momentum": group["momentum"],
-            "nesterov": group["nesterov"],
-            "ns_coefficients": group["ns_coefficients"],
-            "ns_steps": group["ns_steps"],
-            "eps": group["eps"],
-            "adjust_lr_fn": group["adjust_lr_fn"],
-        }
 
 
 Muon.__doc__ = r"""Muon (Jordan et al., 2024, "Muon: An optimizer for hidden layers in neural networks"), as
@@ -218,8 +181,7 @@ State per parameter: ``momentum_buffer``. Complex parameters and sparse gradient
         "ns_steps": "ns_steps (int, optional): Newton–Schulz iterations, fewer than 100 (default: 5).",
         "adjust_lr_fn": "adjust_lr_fn (str, optional): ``\"original\"`` or ``\"match_rms_adamw\"``; ``None`` means ``\"original\"`` (default: None).",
     },
-    ["params", "lr", "weight_decay", "momentum", "nesterov", "ns_coefficients", "eps", "ns_steps", "adjust_lr_fn"],
-    {},
+    Muon,
 ) + r"""
 
 Example:

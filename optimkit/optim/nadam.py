@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..registry import register_optimizer
 from . import _validation as v
+from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps, scalar_value
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
@@ -131,6 +131,7 @@ def nadam_rule(
 
 
 _RULES = (
+    v.TENSOR_LR,
     v.LR,
     v.EPS,
     *v.BETAS,
@@ -139,22 +140,14 @@ _RULES = (
 )
 
 
-@register_optimizer(
+@register(
     "nadam",
     description="NAdam: Adam with Nesterov momentum and a momentum warm-up schedule; NAdamW with decoupled weight decay.",
-    has_betas=True,
     torch_name="NAdam",
 )
 class NAdam(Optimizer):
     _rule = staticmethod(nadam_rule)
-    _group_option_defaults = {
-        "maximize": False,
-        "foreach": None,
-        "capturable": False,
-        "differentiable": False,
-        "decoupled_weight_decay": False,
-    }
-    _counter_keys = ("step", "mu_product")
+    _torch_defaults_order = ("maximize", "foreach")
 
     def __init__(
         self,
@@ -171,26 +164,8 @@ class NAdam(Optimizer):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        v.validate(
-            _RULES,
-            {"lr": lr, "eps": eps, "betas": betas, "weight_decay": weight_decay, "momentum_decay": momentum_decay},
-        )
-        defaults = {
-            "lr": lr,
-            "betas": betas,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "momentum_decay": momentum_decay,
-            "decoupled_weight_decay": decoupled_weight_decay,
-            "maximize": maximize,
-            "foreach": foreach,
-            "capturable": capturable,
-            "differentiable": differentiable,
-        }
-        super().__init__(params, defaults)
-
+        v.validate(_RULES, locals())
+        super().__init__(params, NAdam._defaults_from_signature(locals()))
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         # `step` and `mu_product` are 0-dim tensors of the scalar dtype, on the CPU unless
@@ -202,9 +177,6 @@ class NAdam(Optimizer):
             "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
             "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
         }
-
-    def _state_keys(self, group: dict[str, Any]) -> list[str]:
-        return ["step", "mu_product", "exp_avg", "exp_avg_sq"]
 
     def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
         lists = super()._per_param_lists(group, params)
@@ -219,20 +191,6 @@ class NAdam(Optimizer):
                 raise AssertionError(f"If capturable=True, {names} must be on supported devices: {devices}.")
         return lists
 
-    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        beta1, beta2 = group["betas"]
-        return {
-            "lr": group["lr"],
-            "beta1": beta1,
-            "beta2": beta2,
-            "eps": group["eps"],
-            "weight_decay": group["weight_decay"],
-            "momentum_decay": group["momentum_decay"],
-            "decoupled_weight_decay": group["decoupled_weight_decay"],
-            "maximize": group["maximize"],
-            "capturable": group["capturable"],
-            "differentiable": group["differentiable"],
-        }
 
 
 NAdam.__doc__ = r"""NAdam (Dozat, 2016, "Incorporating Nesterov Momentum into Adam"), as ``torch.optim.NAdam``.
@@ -269,9 +227,7 @@ State per parameter: ``step``, ``mu_product`` (:math:`\Pi`, a 0-dim tensor like 
         "capturable": "capturable (bool, optional): keep ``step``, ``mu_product`` and the step sizes on the parameters' device so the step can be captured in a CUDA graph; costs some speed when not capturing (default: False).",
         "decoupled_weight_decay": "decoupled_weight_decay (bool, optional): shrink the weights directly, as AdamW does, instead of adding the decay to the gradient; the decay then never enters the moments (NAdamW) (default: False).",
     },
-    ["params", "lr", "betas", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay", "foreach",
-     "maximize", "capturable", "differentiable"],
-    {"betas": (0.9, 0.999), "eps": 1e-8},
+    NAdam,
 ) + r"""
 
 Example:

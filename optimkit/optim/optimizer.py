@@ -17,7 +17,7 @@ torch's. What it adds, for every algorithm:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeAlias
 
 import torch
@@ -25,7 +25,8 @@ import torch.optim.optimizer as _torch_optimizer_module
 from torch import Tensor
 from torch.utils.hooks import RemovableHandle
 
-from ._executor import check_fused_device, default_foreach, differentiable_grad_mode, execute
+from ._declaration import group_options, ordered_options, rule_signature
+from ._executor import check_fused_device, default_foreach, differentiable_grad_mode, execute, squeezed
 
 __all__ = [
     "Optimizer",
@@ -121,6 +122,10 @@ def scalar_step_tensor(p: Tensor, *, on_device: bool, fused: bool = False) -> Te
     return torch.tensor(0.0, dtype=dtype, device="cpu")
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _describe(value: Any) -> str:
     """A short account of a state entry for error messages."""
     if isinstance(value, Tensor):
@@ -131,14 +136,17 @@ def _describe(value: Any) -> str:
 class Optimizer(torch.optim.Optimizer):
     """Base class: a :class:`torch.optim.Optimizer` whose ``step`` runs one rule per algorithm.
 
-    A subclass provides:
+    A subclass declares (see :mod:`._declaration` for what is read from these):
 
-    * ``_rule``: the algorithm, a function over lists of tensors (see :mod:`._executor`);
-    * ``_init_state(group, p)``: the fresh state of one parameter, as a dict (may be empty);
-    * ``_state_keys(group)``: which state entries the rule takes, as lists, in order;
-    * ``_hyperparameters(group)``: the rule's scalar arguments taken from the group.
+    * its constructor, whose signature is the list of group options with their defaults; it
+      builds ``defaults`` with ``Cls._defaults_from_signature(locals())``;
+    * ``_rule``: the algorithm, a function over lists of tensors (see :mod:`._executor`), whose
+      list parameters name the state entries it takes and whose keyword-only parameters name
+      the group options it reads;
+    * ``_init_state(group, p)``: the fresh state of one parameter, as a dict (may be empty).
 
-    It may override ``_update_group`` when its rule needs more than that (fused kernels).
+    It may override ``_update_group`` when its rule needs more than that (fused kernels), and
+    ``_per_param_lists``/``_hyperparameters`` to add arguments that are not state or options.
 
     Args:
         params: tensors, dicts of parameter groups, or (name, tensor) pairs, as in torch.
@@ -161,10 +169,22 @@ class Optimizer(torch.optim.Optimizer):
     """
 
     _rule: ClassVar[Callable[..., None]]
-    # Group options an old checkpoint may lack, with the value to fill in on unpickling.
+    # Group options an old checkpoint may lack, with the value to fill in on unpickling: the
+    # constructor's flags (set by `_declaration.register`), adjusted by `_old_checkpoint_fills`.
     _group_option_defaults: ClassVar[dict[str, Any]] = {}
-    # 0-dim counters (``step``, ...) that checkpoints from older torch releases stored as numbers.
-    _counter_keys: ClassVar[tuple[str, ...]] = ()
+    # Where torch's __setstate__ departs from filling every flag with its default: the value it
+    # fills instead (or fills for an option that is no flag), or `_declaration.NOT_FILLED`.
+    _old_checkpoint_fills: ClassVar[dict[str, Any]] = {}
+    # Options whose order in torch's `defaults` dict differs from the signature's: listed in
+    # torch's order, they trade places among themselves (see `_declaration.ordered_options`).
+    _torch_defaults_order: ClassVar[tuple[str, ...]] = ()
+    # Capabilities that no signature shows (registry flags; the checks of `_check_param`).
+    _supports_complex: ClassVar[bool] = True
+    _supports_sparse: ClassVar[bool] = False
+    # Set by `_declaration.register` from the signature: whether a `foreach` path exists.
+    _supports_foreach: ClassVar[bool] = True
+    # The error for a sparse gradient, where torch words it otherwise than the default.
+    _sparse_message: ClassVar[str | None] = None
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any], *, enable_global_step: bool = False) -> None:
         super().__init__(params, defaults)
@@ -186,35 +206,51 @@ class Optimizer(torch.optim.Optimizer):
                 group.setdefault(key, default)
             for p in group["params"]:
                 p_state = self.state.get(p, {})
-                for key in self._counter_keys:
-                    if key in p_state and not torch.is_tensor(p_state[key]):
-                        p_state[key] = self._counter_tensor(group, p, key).fill_(float(p_state[key]))
+                numbers = [key for key, value in p_state.items() if _is_number(value) and key != GLOBAL_STEP_KEY]
+                if numbers:
+                    self._counters_as_tensors(group, p, p_state, numbers)
 
-    def _counter_tensor(self, group: dict[str, Any], p: Tensor, key: str) -> Tensor:
-        """A fresh 0-dim tensor for counter ``key`` of ``p``: torch's ``step`` placement (on the
-        parameter's device for capturable or fused groups, else on the CPU)."""
-        fused = bool(group.get("fused"))
-        return scalar_step_tensor(p, on_device=bool(group.get("capturable")) or fused, fused=fused)
+    @classmethod
+    def _defaults_from_signature(cls, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``defaults`` dict: the value of every option of ``cls``'s constructor, taken from
+        ``arguments`` (its ``locals()``), in torch's order.
+
+        Call it on the class whose constructor it is (``Adam._defaults_from_signature(locals())``
+        in ``Adam.__init__``): subclasses with signatures of their own (AdamW, the Cerebras
+        facades) pass through it and must still get all of ``Adam``'s options.
+        """
+        return {name: arguments[name] for name in ordered_options(cls.__init__, cls._torch_defaults_order)}
+
+    def _counters_as_tensors(self, group: dict[str, Any], p: Tensor, p_state: dict[str, Any], keys: list[str]) -> None:
+        """Turn the Python-number counters of an old checkpoint (``step``, ...) into the 0-dim
+        tensors this class creates for them, with their dtype and placement."""
+        try:
+            fresh = self._init_state(group, torch.empty_like(p, device="meta"))
+        except Exception:
+            return  # a state this class cannot describe: leave it for the step to judge
+        for key in keys:
+            counter = fresh.get(key)
+            if isinstance(counter, Tensor) and counter.dim() == 0:
+                # Counters that follow the parameter were probed onto the meta device.
+                device = p.device if counter.device.type == "meta" else counter.device
+                p_state[key] = torch.tensor(float(p_state[key]), dtype=counter.dtype, device=device)
 
     # ----------------------------------------------------------------------------- subclass API
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         """The state of ``p`` before its first step. Default: no state."""
         return {}
 
-    def _state_keys(self, group: dict[str, Any]) -> list[str]:
-        """The state entries the rule receives as per-parameter lists, in order."""
-        return []
-
     def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        """The scalar keyword arguments of the rule for ``group``."""
-        return {}
+        """The keyword arguments of the rule for ``group``: the options its signature names
+        (``beta1`` from ``betas``, ...), 1-element tensors as 0-dim ones, as torch uses them."""
+        return {name: squeezed(value) for name, value in group_options(type(self)._rule, group).items()}
 
     def _check_param(self, group: dict[str, Any], p: Tensor) -> None:
-        """Reject a parameter the algorithm cannot update (sparse gradients, ...)."""
-        if p.grad is not None and p.grad.is_sparse:
-            raise RuntimeError(
-                f"{type(self).__name__} does not support sparse gradients"
-            )
+        """Reject a parameter the algorithm cannot update (complex ones, sparse gradients)."""
+        if not self._supports_complex and torch.is_complex(p):
+            raise RuntimeError(f"{type(self).__name__} does not support complex parameters")
+        if not self._supports_sparse and p.grad is not None and p.grad.is_sparse:
+            raise RuntimeError(self._sparse_message or f"{type(self).__name__} does not support sparse gradients")
 
     # ------------------------------------------------------------------------------ machinery
     def _ensure_state(self, group: dict[str, Any], p: Tensor) -> None:
@@ -243,14 +279,24 @@ class Optimizer(torch.optim.Optimizer):
     def _use_foreach(self, group: dict[str, Any], params: list[Tensor]) -> bool:
         """torch's dispatch: an explicit ``foreach`` wins; with neither ``foreach`` nor ``fused``
         given, foreach on CUDA-like devices and a for-loop on the CPU (never when differentiable)."""
+        if not self._supports_foreach:
+            return False  # no `foreach` option: a per-tensor loop on every device
         foreach, fused = group.get("foreach"), group.get("fused")
         if foreach is None and fused is None:
             return default_foreach(params, group.get("differentiable", False))
         return bool(foreach)
 
     def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
-        """The per-parameter lists the rule takes besides params and grads: state entries."""
-        return {key: [self.state[p][key] for p in params] for key in self._state_keys(group)}
+        """The per-parameter lists the rule takes besides params and grads: the state entries its
+        signature names (``None`` where a parameter lacks one, as Adafactor's mix of factored and
+        full second moments); an optional list none of the parameters has is left out."""
+        # `.get`: `self.state` is a defaultdict, and a stateless parameter must stay without an entry.
+        states = [self.state.get(p, {}) for p in params]
+        return {
+            name: [state.get(name) for state in states]
+            for name, optional in rule_signature(type(self)._rule).lists
+            if not optional or name in states[0]
+        }
 
     def _fused_update(self, group: dict[str, Any], params: list[Tensor], per_param: dict[str, list[Any]]) -> None:
         """Run torch's fused kernel for this algorithm (only classes that accept ``fused=True``)."""
@@ -457,7 +503,7 @@ class Optimizer(torch.optim.Optimizer):
         arguments come from ``_hyperparameters``: an error there is a failure to come. A
         class with its own ``step`` (LBFGS) does not say what it reads: assume everything.
         """
-        if type(self)._hyperparameters is Optimizer._hyperparameters:
+        if getattr(type(self), "_rule", None) is None:
             return True
         try:
             self._hyperparameters(group)
@@ -516,7 +562,7 @@ class Optimizer(torch.optim.Optimizer):
         if isinstance(fresh, Tensor):
             if fresh.dim() == 0:
                 # A counter: older checkpoints stored it as a Python number (__setstate__ converts).
-                if (key in self._counter_keys and is_number) or (isinstance(value, Tensor) and value.numel() == 1):
+                if is_number or (isinstance(value, Tensor) and value.numel() == 1):
                     return
                 raise TypeError(f"loaded state of {label}: {key!r} is {_describe(value)}, expected a 0-dim tensor")
             if not isinstance(value, Tensor):

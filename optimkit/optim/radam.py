@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..registry import register_optimizer
 from . import _validation as v
+from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps, scalar_value
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
@@ -122,25 +122,17 @@ def radam_rule(
     ops.add_(params, update, alpha=-1.0)
 
 
-_RULES = (v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
+_RULES = (v.TENSOR_LR, v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
 
 
-@register_optimizer(
+@register(
     "radam",
     description="RAdam: Adam with a variance rectification term, plain momentum SGD during warm-up.",
-    has_betas=True,
     torch_name="RAdam",
 )
 class RAdam(Optimizer):
     _rule = staticmethod(radam_rule)
-    _group_option_defaults = {
-        "foreach": None,
-        "maximize": False,
-        "differentiable": False,
-        "decoupled_weight_decay": False,
-        "capturable": False,
-    }
-    _counter_keys = ("step",)
+    _torch_defaults_order = ("maximize", "foreach", "capturable", "decoupled_weight_decay")
 
     def __init__(
         self,
@@ -156,22 +148,8 @@ class RAdam(Optimizer):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        v.validate(_RULES, {"lr": lr, "eps": eps, "betas": betas, "weight_decay": weight_decay})
-        defaults = {
-            "lr": lr,
-            "betas": betas,
-            "eps": eps,
-            "weight_decay": weight_decay,
-            "maximize": maximize,
-            "foreach": foreach,
-            "capturable": capturable,
-            "decoupled_weight_decay": decoupled_weight_decay,
-            "differentiable": differentiable,
-        }
-        super().__init__(params, defaults)
-
+        v.validate(_RULES, locals())
+        super().__init__(params, RAdam._defaults_from_signature(locals()))
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {
@@ -180,9 +158,6 @@ class RAdam(Optimizer):
             "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
         }
 
-    def _state_keys(self, group: dict[str, Any]) -> list[str]:
-        return ["step", "exp_avg", "exp_avg_sq"]
-
     def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
         lists = super()._per_param_lists(group, params)
         if group["capturable"]:
@@ -190,18 +165,6 @@ class RAdam(Optimizer):
             v.check_capturable_devices(params, lists["step"], supports_xla=not self._use_foreach(group, params))
         return lists
 
-    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        beta1, beta2 = group["betas"]
-        return {
-            "lr": group["lr"],
-            "beta1": beta1,
-            "beta2": beta2,
-            "eps": group["eps"],
-            "weight_decay": group["weight_decay"],
-            "decoupled_weight_decay": group["decoupled_weight_decay"],
-            "maximize": group["maximize"],
-            "capturable": group["capturable"],
-        }
 
 
 RAdam.__doc__ = r"""RAdam (Liu et al., 2020, "On the Variance of the Adaptive Learning Rate and Beyond"), as
@@ -237,9 +200,7 @@ with learning rate :math:`\gamma` and weight decay :math:`\lambda`. State per pa
         "weight_decay": "weight_decay (float, optional): weight decay :math:`\\lambda`, an L2 penalty unless decoupled (default: 0).",
         "decoupled_weight_decay": "decoupled_weight_decay (bool, optional): shrink the weights directly, as AdamW does, instead of adding the decay to the gradient (RAdamW) (default: False).",
     },
-    ["params", "lr", "betas", "eps", "weight_decay", "decoupled_weight_decay", "foreach", "maximize", "capturable",
-     "differentiable"],
-    {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8},
+    RAdam,
 ) + r"""
 
 Example:

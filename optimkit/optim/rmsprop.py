@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..registry import register_optimizer
 from . import _validation as v
+from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps, scalar_value
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
@@ -78,6 +78,7 @@ def rmsprop_rule(
 
 
 _RULES = (
+    v.TENSOR_LR,
     v.LR,
     v.EPS,
     v.non_negative("momentum", "Invalid momentum value: {}"),
@@ -86,23 +87,16 @@ _RULES = (
 )
 
 
-@register_optimizer(
+@register(
     "rmsprop",
     description="RMSprop: steps scaled by a running RMS of the gradient, optionally centered and with momentum.",
-    has_momentum=True,
     torch_name="RMSprop",
 )
 class RMSprop(Optimizer):
     _rule = staticmethod(rmsprop_rule)
-    _group_option_defaults = {
-        "momentum": 0,
-        "centered": False,
-        "foreach": None,
-        "maximize": False,
-        "differentiable": False,
-        "capturable": False,
-    }
-    _counter_keys = ("step",)
+    _torch_defaults_order = ("momentum", "alpha", "eps", "centered", "weight_decay")
+    # torch's __setstate__ also fills `momentum`, which is no flag.
+    _old_checkpoint_fills = {"momentum": 0}
 
     # torch's RMSprop takes its flags positionally (no `*`), unlike most of torch.optim.
     def __init__(
@@ -119,26 +113,8 @@ class RMSprop(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        v.validate(
-            _RULES,
-            {"lr": lr, "eps": eps, "momentum": momentum, "weight_decay": weight_decay, "alpha": alpha},
-        )
-        defaults = {
-            "lr": lr,
-            "momentum": momentum,
-            "alpha": alpha,
-            "eps": eps,
-            "centered": centered,
-            "weight_decay": weight_decay,
-            "capturable": capturable,
-            "foreach": foreach,
-            "maximize": maximize,
-            "differentiable": differentiable,
-        }
-        super().__init__(params, defaults)
-
+        v.validate(_RULES, locals())
+        super().__init__(params, RMSprop._defaults_from_signature(locals()))
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         state: dict[str, Any] = {
@@ -151,23 +127,12 @@ class RMSprop(Optimizer):
             state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         return state
 
-    def _state_keys(self, group: dict[str, Any]) -> list[str]:
-        keys = ["step", "square_avg"]
-        if group["momentum"] > 0:
-            keys.append("momentum_buffer")
-        if group["centered"]:
-            keys.append("grad_avg")
-        return keys
-
     def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
         lists = super()._per_param_lists(group, params)
         if group["capturable"]:
             v.check_capturable_devices(params, lists["step"])
         return lists
 
-    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        return {key: group[key] for key in
-                ("lr", "alpha", "eps", "weight_decay", "momentum", "centered", "maximize", "capturable")}
 
 
 RMSprop.__doc__ = r"""RMSprop (Hinton, 2012, lecture 6e of "Neural Networks for Machine Learning"), as
@@ -200,9 +165,7 @@ parameter: ``step``, ``square_avg`` (:math:`v`), ``momentum_buffer`` (:math:`b`,
         "centered": "centered (bool, optional): divide by the running standard deviation of the gradient rather than its RMS (default: False).",
         "capturable": "capturable (bool, optional): keep ``step`` (and a Tensor ``lr``) on the parameters' device so the step can be captured in a CUDA graph (default: False).",
     },
-    ["params", "lr", "alpha", "eps", "weight_decay", "momentum", "centered", "capturable", "foreach", "maximize",
-     "differentiable"],
-    {"eps": 1e-8, "weight_decay": 0},
+    RMSprop,
 ) + r"""
 
 Example:

@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..registry import register_optimizer
 from . import _validation as v
+from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps, scalar_value
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
@@ -63,18 +63,17 @@ def _check_etas(etas: tuple[float, float]) -> bool:
     return 0.0 < etas[0] < 1.0 < etas[1]
 
 
-_RULES = (v.LR, v.Rule("etas", _check_etas, "Invalid eta values: {0[0]}, {0[1]}"))
+_RULES = (v.TENSOR_LR, v.LR, v.Rule("etas", _check_etas, "Invalid eta values: {0[0]}, {0[1]}"))
 
 
-@register_optimizer(
+@register(
     "rprop",
     description="Rprop: per-element step sizes grown or shrunk by the sign agreement of successive gradients.",
     torch_name="Rprop",
 )
 class Rprop(Optimizer):
     _rule = staticmethod(rprop_rule)
-    _group_option_defaults = {"foreach": None, "maximize": False, "differentiable": False, "capturable": False}
-    _counter_keys = ("step",)
+    _torch_defaults_order = ("foreach", "maximize", "differentiable", "capturable")
 
     def __init__(
         self,
@@ -88,20 +87,8 @@ class Rprop(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        v.validate(_RULES, {"lr": lr, "etas": etas})
-        defaults = {
-            "lr": lr,
-            "etas": etas,
-            "step_sizes": step_sizes,
-            "foreach": foreach,
-            "maximize": maximize,
-            "differentiable": differentiable,
-            "capturable": capturable,
-        }
-        super().__init__(params, defaults)
-
+        v.validate(_RULES, locals())
+        super().__init__(params, Rprop._defaults_from_signature(locals()))
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         # torch shapes the step sizes after the gradient (strides included) when there is one.
@@ -115,25 +102,12 @@ class Rprop(Optimizer):
             "step_size": torch.full_like(like, fill),
         }
 
-    def _state_keys(self, group: dict[str, Any]) -> list[str]:
-        return ["step", "prev", "step_size"]
-
     def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
         lists = super()._per_param_lists(group, params)
         if group["capturable"]:
             v.check_capturable_devices(params, lists["step"])
         return lists
 
-    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        etaminus, etaplus = group["etas"]
-        step_size_min, step_size_max = group["step_sizes"]
-        return {
-            "etaminus": etaminus,
-            "etaplus": etaplus,
-            "step_size_min": step_size_min,
-            "step_size_max": step_size_max,
-            "maximize": group["maximize"],
-        }
 
 
 Rprop.__doc__ = r"""Resilient backpropagation, as ``torch.optim.Rprop``.
@@ -167,8 +141,7 @@ pairs of real numbers. State per parameter: ``step``, ``prev`` (:math:`g^{\text{
         "etas": "etas (Tuple[float, float], optional): (etaminus, etaplus), the factors that shrink and grow a step size; 0 < etaminus < 1 < etaplus (default: (0.5, 1.2)).",
         "step_sizes": "step_sizes (Tuple[float, float], optional): the smallest and largest step size allowed (default: (1e-6, 50)).",
     },
-    ["params", "lr", "etas", "step_sizes", "capturable", "foreach", "maximize", "differentiable"],
-    {},
+    Rprop,
 ) + r"""
 
 Example:

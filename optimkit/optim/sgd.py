@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..registry import register_optimizer
 from . import _validation as v
+from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps, execute_fused
 from .optimizer import Optimizer, ParamsT
@@ -58,22 +58,22 @@ def sgd_rule(
 
 
 _RULES = (
+    v.TENSOR_LR,
     v.LR,
     v.non_negative("momentum", "Invalid momentum value: {}"),
     v.WEIGHT_DECAY,
 )
 
 
-@register_optimizer(
+@register(
     "sgd",
     description="Stochastic gradient descent with optional (Nesterov) momentum and weight decay.",
-    has_momentum=True,
-    supports_fused=True,
     torch_name="SGD",
 )
 class SGD(Optimizer):
     _rule = staticmethod(sgd_rule)
-    _group_option_defaults = {"nesterov": False, "maximize": False, "foreach": None, "differentiable": False, "fused": False}
+    # torch's __setstate__ fills `fused` with False, not with the signature's None.
+    _old_checkpoint_fills = {"fused": False}
 
     def __init__(
         self,
@@ -89,27 +89,13 @@ class SGD(Optimizer):
         differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        v.validate(_RULES, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
+        v.validate(_RULES, locals())
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
-        defaults = {
-            "lr": lr,
-            "momentum": momentum,
-            "dampening": dampening,
-            "weight_decay": weight_decay,
-            "nesterov": nesterov,
-            "maximize": maximize,
-            "foreach": foreach,
-            "differentiable": differentiable,
-            "fused": fused,
-        }
-        super().__init__(params, defaults)
+        super().__init__(params, SGD._defaults_from_signature(locals()))
         if fused:
             self._step_supports_amp_scaling = True
             v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
-
 
     def _check_param(self, group: dict[str, Any], p: Tensor) -> None:
         # Sparse gradients (nn.Embedding(sparse=True)) are fine for the for-loop and foreach
@@ -121,9 +107,6 @@ class SGD(Optimizer):
         if group["momentum"] == 0:
             return {}
         return {"momentum_buffer": torch.zeros_like(p, memory_format=torch.preserve_format)}
-
-    def _state_keys(self, group: dict[str, Any]) -> list[str]:
-        return ["momentum_buffer"] if group["momentum"] != 0 else []
 
     def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
         lists = super()._per_param_lists(group, params)
@@ -141,9 +124,6 @@ class SGD(Optimizer):
                     )
                     self.state[p]["momentum_buffer"] = buffers[index]
         return lists
-
-    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        return {key: group[key] for key in ("lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize")}
 
     def _fused_update(self, group: dict[str, Any], params: list[Tensor], per_param: dict[str, list[Any]]) -> None:
         hyper = self._hyperparameters(group)
@@ -196,8 +176,7 @@ with learning rate :math:`\gamma`, momentum :math:`\mu`, dampening :math:`\tau` 
         "dampening": "dampening (float, optional): dampening of the momentum, applied from the second step on (default: 0).",
         "nesterov": "nesterov (bool, optional): use Nesterov momentum; needs momentum > 0 and zero dampening (default: False).",
     },
-    ["params", "lr", "momentum", "dampening", "weight_decay", "nesterov", "maximize", "foreach", "differentiable", "fused"],
-    {"lr": 1e-3, "weight_decay": 0},
+    SGD,
 ) + r"""
 
 Example:

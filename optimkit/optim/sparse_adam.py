@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..registry import register_optimizer
 from . import _validation as v
+from ._declaration import NOT_FILLED, register
 from ._docs import args_doc
 from ._executor import ListOps
 from .optimizer import Optimizer, ParamsT
@@ -29,7 +29,7 @@ def sparse_adam_rule(
     beta1: float,
     beta2: float,
     eps: float,
-    maximize: bool,
+    maximize: bool = False,
 ) -> None:
     """The SparseAdam update over lists of tensors (see :class:`SparseAdam` for the math).
 
@@ -77,6 +77,7 @@ def sparse_adam_rule(
 
 
 _RULES = (
+    v.TENSOR_LR,
     v.Rule("lr", lambda lr: 0.0 < lr, "Invalid learning rate: {}"),
     v.Rule("eps", lambda eps: 0.0 < eps, "Invalid epsilon value: {}"),
     *v.BETAS,
@@ -84,19 +85,18 @@ _RULES = (
 
 
 # No foreach version: torch has no foreach kernels for sparse tensors, and each gradient has its
-# own set of indices, so the rule runs tensor by tensor (supports_foreach=False).
-@register_optimizer(
+# own set of indices, so the rule runs tensor by tensor (the signature has no `foreach`).
+@register(
     "sparseadam",
     description="SparseAdam: Adam updating only the entries present in sparse gradients (nn.Embedding(sparse=True)).",
-    has_betas=True,
-    supports_foreach=False,
-    supports_differentiable=False,
-    supports_complex=False,
-    supports_sparse=True,
     torch_name="SparseAdam",
 )
 class SparseAdam(Optimizer):
     _rule = staticmethod(sparse_adam_rule)
+    _supports_complex = False
+    _supports_sparse = True
+    # torch's SparseAdam reads `maximize` with a default (the rule's) instead of filling it.
+    _old_checkpoint_fills = {"maximize": NOT_FILLED}
 
     def __init__(
         self,
@@ -106,11 +106,8 @@ class SparseAdam(Optimizer):
         eps: float = 1e-8,
         maximize: bool = False,
     ) -> None:
-        if isinstance(lr, Tensor) and lr.numel() != 1:
-            raise ValueError("Tensor lr must be 1-element")
-        v.validate(_RULES, {"lr": lr, "eps": eps, "betas": betas})
-        defaults = {"lr": lr, "betas": betas, "eps": eps, "maximize": maximize}
-        super().__init__(params, defaults)
+        v.validate(_RULES, locals())
+        super().__init__(params, SparseAdam._defaults_from_signature(locals()))
 
         # [group index, index in group] of every parameter the algorithm cannot take.
         sparse_params: list[list[int]] = []
@@ -142,30 +139,12 @@ class SparseAdam(Optimizer):
             "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
         }
 
-    def _state_keys(self, group: dict[str, Any]) -> list[str]:
-        return ["step", "exp_avg", "exp_avg_sq"]
-
-    def _use_foreach(self, group: dict[str, Any], params: list[Tensor]) -> bool:
-        return False
-
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
         # An int cannot be advanced in place by the rule: count the step here, for every
         # parameter with a gradient (even one whose gradient stores no value), as torch does.
         for p in params:
             self.state[p]["step"] += 1
         super()._update_group(group, params)
-
-    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        beta1, beta2 = group["betas"]
-        lr = group["lr"]
-        return {
-            "lr": lr.squeeze() if isinstance(lr, Tensor) and lr.dim() != 0 else lr,
-            "beta1": beta1,
-            "beta2": beta2,
-            "eps": group["eps"],
-            "maximize": group.get("maximize", False),
-        }
-
 
 SparseAdam.__doc__ = r"""Adam for sparse gradients, as ``torch.optim.SparseAdam``.
 
@@ -195,8 +174,7 @@ parameter: ``step`` (a Python int), ``exp_avg`` (:math:`m`) and ``exp_avg_sq`` (
         "lr": "lr (float, Tensor, optional): learning rate, > 0 (default: 1e-3).",
         "eps": "eps (float, optional): added to the denominator for numerical stability, > 0 (default: 1e-8).",
     },
-    ["params", "lr", "betas", "eps", "maximize"],
-    {"betas": (0.9, 0.999)},
+    SparseAdam,
 ) + r"""
 
 Example:

@@ -32,6 +32,7 @@ __all__ = ["Adafactor"]
 class Adafactor(Optimizer):
     _rule = staticmethod(hf_adafactor_rule)
     _ENABLE_GLOBAL_STEP = True
+    _supports_complex = False
 
     def __init__(
         self,

@@ -248,9 +248,6 @@ class AdamW(_optim.AdamW, Optimizer):
         for group in self.param_groups:
             group.setdefault("correct_bias", True)
 
-    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        return {**super()._hyperparameters(group), "bias_correction": group["correct_bias"]}
-
 
 AdamW.__doc__ = _doc(
     "AdamW (Loshchilov & Hutter, 2019), ``cerebras.pytorch.optim.AdamW``: "
