@@ -35,6 +35,7 @@ from ._schedules import (
     restart_position,
     step,
 )
+from ._scaling import normalized, scaled
 
 __all__ = [
     "Schedule",
@@ -55,6 +56,7 @@ __all__ = [
     "linear",
     "multiply",
     "multistep",
+    "normalized",
     "one_cycle",
     "one_cycle_phase_ends",
     "phased_value",
@@ -62,6 +64,7 @@ __all__ = [
     "polynomial",
     "polynomial_decay",
     "restart_position",
+    "scaled",
     "step",
     "warmup",
 ]

@@ -356,3 +356,84 @@ def test_no_warning_in_normal_use() -> None:
         sched = C.CosineDecayLR(opt, 0.1, 0.0, 10)
         opt.step()
         sched.step()
+
+
+# --------------------------------------------------------------------------------------------
+# The package layout: one public module, shared plumbing, formulas from optimkit.schedules
+# --------------------------------------------------------------------------------------------
+
+
+def test_classes_belong_to_the_public_module_and_pickle() -> None:
+    import pickle
+
+    classes = [getattr(C, name) for name in C.__all__ if isinstance(getattr(C, name), type)]
+    expected = {C.LRScheduler, C.WDScheduler, C.CombinedScheduler, *C.LR_SCHEDULERS, *C.WD_SCHEDULERS}
+    assert set(classes) == expected and C.ChainedLR is C.ChainedScheduler
+    for cls in classes:
+        assert cls.__module__ == "optimkit.cerebras.optim.lr_scheduler", cls
+        assert pickle.loads(pickle.dumps(cls)) is cls
+    # __all__ lists the twins in the order of WD_SCHEDULERS, after the tables.
+    start = C.__all__.index("WD_SCHEDULERS") + 1
+    assert C.__all__[start:] == [cls.__name__ for cls in C.WD_SCHEDULERS]
+    assert len(set(C.__all__)) == len(C.__all__)
+
+
+def test_no_private_imports_from_the_torch_facade() -> None:
+    """The Cerebras package takes its plumbing from optimkit._scheduler_plumbing, not from the
+    private names of optimkit.optim.lr_scheduler."""
+    import ast
+    from pathlib import Path
+
+    package = Path(C.__file__).parent
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("optim.lr_scheduler"):
+                private = [alias.name for alias in node.names if alias.name.startswith("_")]
+                assert not private, (path.name, private)
+
+
+def test_torch_facade_reexports_the_shared_plumbing() -> None:
+    import optimkit._scheduler_plumbing as plumbing
+    import optimkit.optim.lr_scheduler as T
+    from optimkit.optim.lr_scheduler import _base
+
+    for name in ("Number", "_check_optimizer", "_per_group", "_read_hyper", "_warn_unless_in_step"):
+        assert getattr(T, name) is getattr(plumbing, name)
+    for name in ("_write_hyper", "_set_group_value", "_set_momentum", "_track_optimizer_step", "_Flag", "_float"):
+        assert getattr(_base, name) is getattr(plumbing, name)
+
+
+def test_call_order_problem_reads_the_step_marker() -> None:
+    from optimkit._scheduler_plumbing import _call_order_problem, _track_optimizer_step
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    assert "overridden" in _call_order_problem(opt)
+    _track_optimizer_step(opt)
+    assert "before `optimizer.step()`" in _call_order_problem(opt)
+    opt.step()
+    assert _call_order_problem(opt) is None
+
+
+def test_scaled_and_normalized_schedules() -> None:
+    base = schedules.step(3, 0.7)
+    f = schedules.scaled(base, 0.4)
+    g = schedules.normalized(base, 0.7)
+    for t in STEPS:
+        # Bit for bit the products and quotients the schedulers computed inline before.
+        assert f(t) == 0.4 * base(t) and g(t) == base(t) / 0.7
+    with pytest.raises(ValueError, match="non-zero"):
+        schedules.normalized(base, 0.0)
+    with pytest.raises(TypeError, match="callable"):
+        schedules.scaled(0.5, 2.0)  # type: ignore[arg-type]
+    # Absolute schedulers over a factor schedule are its scaled version.
+    opt = make_opt()
+    step_lr = C.StepLR(opt, initial_learning_rate=0.4, step_size=3, gamma=0.7)
+    assert [step_lr.lr_at(t)[0] for t in STEPS] == [f(t) for t in STEPS]
+
+
+def test_cyclic_scale_mode_follows_the_mode() -> None:
+    opt = make_opt()
+    modes = {mode: C.CyclicLR(opt, 0.01, 0.1, mode=mode).scale_mode for mode in ("triangular", "triangular2", "exp_range")}
+    assert modes == {"triangular": "cycle", "triangular2": "cycle", "exp_range": "iterations"}
+    with pytest.raises(ValueError, match="mode must be one of"):
+        C.CyclicLR(opt, 0.01, 0.1, mode="sawtooth")

@@ -50,8 +50,9 @@ from __future__ import annotations
 
 import types
 
-# Besides the public classes: names other optimkit modules import from here (swa_utils' SWALR and
-# the Cerebras schedulers build on them), and torch's module-level constant.
+# Besides the public classes: torch's module-level constant, and helpers other modules have
+# imported from here (swa_utils' SWALR builds on them). The helpers live in
+# optimkit._scheduler_plumbing, shared with the Cerebras schedulers, which import them from there.
 from ._base import (
     EPOCH_DEPRECATION_WARNING,
     LRScheduler,

@@ -1,9 +1,13 @@
 """The base class of optimkit's learning-rate schedulers and what they all share.
 
-* reading and writing one hyperparameter of the parameter groups (Tensor values in place, so a
-  compiled ``optimizer.step`` keeps its guards);
-* the marker on ``optimizer.step`` behind torch's call-order warnings;
-* the checks a state dict passes before :meth:`LRScheduler.load_state_dict` touches anything.
+* the checks a state dict passes before :meth:`LRScheduler.load_state_dict` touches anything;
+* torch's messages for the deprecated ``step(epoch)`` and for resuming without ``initial_lr``.
+
+Reading and writing one hyperparameter of the parameter groups (Tensor values in place, so a
+compiled ``optimizer.step`` keeps its guards), per-group arguments and the marker on
+``optimizer.step`` behind torch's call-order warnings are shared with the Cerebras schedulers and
+live in :mod:`optimkit._scheduler_plumbing`; they are imported back here, under the names the
+sibling modules of this package import from ``._base``.
 """
 
 from __future__ import annotations
@@ -11,14 +15,32 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Mapping, Sequence
-from functools import wraps
 from typing import Any, ClassVar
-from weakref import ref
 
 import torch
 from torch import Tensor
 
-_TorchOptimizer = torch.optim.Optimizer
+from ..._scheduler_plumbing import (  # noqa: F401  (re-exported to the sibling modules)
+    _GET_LR_WARNING,
+    _ORDER_WARNING,
+    _OVERRIDDEN_STEP_WARNING,
+    Number,
+    _as_fill_value,
+    _call_order_problem,
+    _check_optimizer,
+    _detached_copy,
+    _Flag,
+    _float,
+    _group_values,
+    _per_group,
+    _read_hyper,
+    _set_group_value,
+    _set_momentum,
+    _TorchOptimizer,
+    _track_optimizer_step,
+    _warn_unless_in_step,
+    _write_hyper,
+)
 
 # torch's exact wording: users grep their logs for it.
 EPOCH_DEPRECATION_WARNING = (
@@ -29,24 +51,6 @@ EPOCH_DEPRECATION_WARNING = (
     "Please open an issue if you are unable to replicate your use case: "
     "https://github.com/pytorch/pytorch/issues/new/choose."
 )
-
-_OVERRIDDEN_STEP_WARNING = (
-    "Seems like `optimizer.step()` has been overridden after learning rate scheduler "
-    "initialization. Please, make sure to call `optimizer.step()` before "
-    "`lr_scheduler.step()`. See more details at "
-    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate"
-)
-
-_ORDER_WARNING = (
-    "Detected call of `lr_scheduler.step()` before `optimizer.step()`. "
-    "In PyTorch 1.1.0 and later, you should call them in the opposite order: "
-    "`optimizer.step()` before `lr_scheduler.step()`.  Failure to do this "
-    "will result in PyTorch skipping the first value of the learning rate schedule. "
-    "See more details at "
-    "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate"
-)
-
-_GET_LR_WARNING = "To get the last learning rate computed by the scheduler, please use `get_last_lr()`."
 
 
 def _missing_initial_lr(index: int) -> str:
@@ -59,134 +63,6 @@ def _missing_initial_lr(index: int) -> str:
         "the optimizer state\n"
         "2. You're using last_epoch >= 0 for a fresh training run (not recommended)"
     )
-
-
-Number = float | Tensor
-
-
-# --------------------------------------------------------------------------------------------
-# Reading and writing one hyperparameter of the parameter groups
-# --------------------------------------------------------------------------------------------
-
-
-def _detached_copy(value: Any) -> Any:
-    """A copy that cannot alias the group's tensor (floats are immutable already)."""
-    return value.clone() if isinstance(value, Tensor) else value
-
-
-def _as_fill_value(value: Any) -> Any:
-    """``fill_`` takes a number or a 0-dim tensor; squeeze 1-element tensors."""
-    if isinstance(value, Tensor) and value.dim() != 0:
-        return value.squeeze()
-    return value
-
-
-def _group_values(optimizer: _TorchOptimizer, key: str) -> list[Any]:
-    """``group[key]`` of every group, Tensors cloned (so callers can never corrupt a group)."""
-    return [_detached_copy(group[key]) for group in optimizer.param_groups]
-
-
-def _set_group_value(group: dict[str, Any], key: str, value: Any) -> None:
-    """Write ``value`` to ``group[key]``: in place with ``fill_`` when the group holds a Tensor,
-    so the tensor's identity (and a compiled step's guards on it) survive."""
-    if isinstance(group[key], Tensor):
-        group[key].fill_(_as_fill_value(value))
-    else:
-        group[key] = value
-
-
-def _read_hyper(group: dict[str, Any], key: str) -> Any:
-    """``group[key]``, where ``key`` may also be ``"betas[0]"`` / ``"betas[1]"``."""
-    if key.endswith("]") and "[" in key:
-        name, index = key[:-1].split("[")
-        return group[name][int(index)]
-    return group[key]
-
-
-def _write_hyper(group: dict[str, Any], key: str, value: Any) -> None:
-    """Write one hyperparameter; Tensor entries (also inside ``betas``) are filled in place."""
-    if key.endswith("]") and "[" in key:
-        name, index_text = key[:-1].split("[")
-        index = int(index_text)
-        current = group[name]
-        if isinstance(current[index], Tensor):
-            current[index].fill_(_as_fill_value(value))
-        else:
-            items = list(current)
-            items[index] = value
-            group[name] = type(current)(items) if isinstance(current, tuple) else items
-        return
-    _set_group_value(group, key, value)
-
-
-def _set_momentum(group: dict[str, Any], value: Any, use_beta1: bool) -> None:
-    """Set the momentum-like hyperparameter (``betas[0]`` or ``momentum``) of one group.
-
-    torch rebuilds the ``betas`` tuple from floats, which turns Tensor betas into floats and makes
-    a compiled ``optimizer.step`` recompile; here Tensor entries are filled in place instead.
-    """
-    _write_hyper(group, "betas[0]" if use_beta1 else "momentum", value)
-
-
-def _per_group(name: str, optimizer: _TorchOptimizer, value: Any) -> list[Any]:
-    """One value per parameter group: a scalar is repeated, a list or tuple must match. Tensors
-    are cloned, so a caller changing its tensor afterwards does not move the schedule."""
-    count = len(optimizer.param_groups)
-    if not isinstance(value, (list, tuple)):
-        return [_detached_copy(value) for _ in range(count)]
-    if len(value) != count:
-        raise ValueError(
-            f"{name} must have the same length as optimizer.param_groups. "
-            f"{name} has {len(value)} values, param_groups has {count}."
-        )
-    return [_detached_copy(v) for v in value]
-
-
-def _check_optimizer(optimizer: Any) -> None:
-    if not isinstance(optimizer, _TorchOptimizer):
-        raise TypeError(f"{type(optimizer).__name__} is not an Optimizer")
-
-
-def _track_optimizer_step(optimizer: _TorchOptimizer) -> None:
-    """Wrap ``optimizer.step`` once so that calling it sets ``optimizer._opt_called``.
-
-    The marker names are torch's, so torch's schedulers and these ones share one wrapper and agree
-    on whether the optimizer stepped (pytorch/pytorch#20124 is why the check exists at all).
-    """
-    if hasattr(optimizer.step, "_wrapped_by_lr_sched"):
-        return
-    bound = optimizer.step
-    func = bound.__func__  # type: ignore[attr-defined]
-    # A weak reference: the wrapper lives on the optimizer and must not keep it alive.
-    opt_ref = ref(optimizer)
-
-    @wraps(func)
-    def step_and_mark(*args: Any, **kwargs: Any) -> Any:
-        opt = opt_ref()
-        opt._opt_called = True  # type: ignore[union-attr]
-        return func.__get__(opt, opt.__class__)(*args, **kwargs)
-
-    step_and_mark._wrapped_by_lr_sched = True  # type: ignore[attr-defined]
-    optimizer.step = step_and_mark  # type: ignore[method-assign]
-
-
-class _Flag:
-    """Context manager that sets a boolean attribute of a scheduler for the duration."""
-
-    def __init__(self, owner: Any, name: str) -> None:
-        self.owner = owner
-        self.name = name
-
-    def __enter__(self) -> None:
-        setattr(self.owner, self.name, True)
-
-    def __exit__(self, *exc: object) -> None:
-        setattr(self.owner, self.name, False)
-
-
-def _warn_unless_in_step(scheduler: LRScheduler) -> None:
-    if not scheduler._get_lr_called_within_step:
-        warnings.warn(_GET_LR_WARNING, UserWarning, stacklevel=3)
 
 
 # --------------------------------------------------------------------------------------------
@@ -419,13 +295,9 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         # Only the first step after construction can tell (pytorch/pytorch#20124).
         if self._step_count != 1:
             return
-        if not hasattr(self.optimizer.step, "_wrapped_by_lr_sched"):
-            message = _OVERRIDDEN_STEP_WARNING
-        elif getattr(self.optimizer, "_opt_called", False):
-            return
-        else:
-            message = _ORDER_WARNING
-        warnings.warn(message, UserWarning, stacklevel=3)
+        message = _call_order_problem(self.optimizer)
+        if message is not None:
+            warnings.warn(message, UserWarning, stacklevel=3)
 
     def _update_lr(self, epoch: int | None = None) -> None:
         """Move to the next step (or to ``epoch``) and write its learning rates to the groups."""
@@ -448,7 +320,3 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
 class _LRScheduler(LRScheduler):
     """Deprecated alias of :class:`LRScheduler`, kept (as in torch) for old subclasses."""
 
-
-def _float(value: Any) -> float:
-    """A Python float of a number or 1-element tensor (for the value-based closed forms)."""
-    return float(value)
