@@ -1,12 +1,16 @@
 """How an update rule runs: one tensor at a time, or with ``torch._foreach_*`` over buckets.
 
 torch writes most algorithms three times (a for-loop, a ``foreach`` version and a fused kernel).
-Here each algorithm is written once, as a *rule*: a function over lists of tensors that only uses
-the list operations of :class:`ListOps`. The executor picks an implementation of those operations:
+Here each algorithm is written once, as a *rule*: a function over lists of tensors whose
+element-wise arithmetic goes through :class:`ListOps`, a small protocol of list operations
+(``mul_``, ``add_``, ``addcmul_``, ``lerp_``, ``sqrt``, ``maximum_``, ...). What is not
+element-wise (matrix products, reductions along a dimension, per-tensor ratios of norms) is plain
+per-tensor code in the rule that needs it. The executor picks an implementation of the protocol:
 
 * :class:`LoopOps` applies each operation tensor by tensor; the executor calls the rule once per
   parameter (lists of length one), which is the order torch's for-loop implementations use.
-* :class:`ForeachOps` maps each operation to one ``torch._foreach_*`` call; the executor calls the
+* :class:`ForeachOps` maps each operation to one ``torch._foreach_*`` call, from a table of
+  kernels by name (an operation without a kernel runs tensor by tensor); the executor calls the
   rule once per (device, dtype) bucket of parameters.
 
 A rule's signature is ``rule(ops, params, grads, **per_param_lists, **hyperparameters)``.
@@ -27,7 +31,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Collection, Sequence
-from typing import Any, TypeVar, Union
+from typing import Any, Protocol, TypeVar, Union
 
 import torch
 from torch import Tensor
@@ -47,6 +51,7 @@ __all__ = [
     "check_fused_device",
     "bucket_by_device_and_dtype",
     "scalar_value",
+    "select",
     "squeezed",
 ]
 
@@ -77,190 +82,66 @@ def squeezed(value: Any) -> Any:
     return value
 
 
+def select(items: Sequence[Any], indices: Sequence[int]) -> list[Any]:
+    """The entries of ``items`` at ``indices``: the part of a bucket one branch of a rule takes.
+
+    Example:
+        >>> select(["a", "b", "c"], [0, 2])
+        ['a', 'c']
+    """
+    return [items[i] for i in indices]
+
+
 def _as_list(operand: Operand, length: int) -> list[Any]:
     if isinstance(operand, (list, tuple)):
         return list(operand)
     return [operand] * length
 
 
-class ListOps:
-    """The operations a rule may use, each over a list of tensors.
+class ListOps(Protocol):
+    """The element-wise operations a rule may use, each over a list of tensors.
 
-    In-place operations end with ``_`` and return nothing; the others return a new list.
-    Second operands may be a list of tensors, a number, a 0-dim tensor, or a list of numbers
-    (one per tensor).
+    Out-of-place operations return a new list; in-place ones end with ``_`` and return nothing.
+    A second operand may be a list of tensors, one number, a 0-dim tensor, or one number per
+    tensor. ``norm`` is the one reduction, one 0-dim tensor per tensor. What is not element-wise
+    (matrix products, reductions along a dimension, norms combined into a ratio) is plain
+    per-tensor code in the rule that needs it.
     """
 
-    differentiable: bool = False
+    #: Whether autograd records the step (the per-tensor implementation then keeps copies of the
+    #: tensors a later in-place update would change under autograd's feet).
+    differentiable: bool
 
-    def neg(self, xs: list[Tensor]) -> list[Tensor]:
-        raise NotImplementedError
-
-    def add(self, xs: list[Tensor], other: Operand, alpha: float = 1) -> list[Tensor]:
-        raise NotImplementedError
-
-    def add_(self, xs: list[Tensor], other: Operand, alpha: float = 1) -> None:
-        raise NotImplementedError
-
-    def sub_(self, xs: list[Tensor], other: Operand) -> None:
-        raise NotImplementedError
-
-    def mul(self, xs: list[Tensor], other: Operand) -> list[Tensor]:
-        raise NotImplementedError
-
-    def mul_(self, xs: list[Tensor], other: Operand) -> None:
-        raise NotImplementedError
-
-    def div(self, xs: list[Tensor], other: Operand) -> list[Tensor]:
-        raise NotImplementedError
-
-    def div_(self, xs: list[Tensor], other: Operand) -> None:
-        raise NotImplementedError
-
-    def lerp_(self, xs: list[Tensor], ends: list[Tensor], weight: float | Tensor | Sequence[float]) -> None:
-        raise NotImplementedError
-
-    def addcmul_(self, xs: list[Tensor], t1: list[Tensor], t2: list[Tensor], value: Operand = 1) -> None:
-        raise NotImplementedError
-
-    def addcdiv_(self, xs: list[Tensor], t1: list[Tensor], t2: list[Tensor], value: Operand = 1) -> None:
-        raise NotImplementedError
-
-    def sqrt(self, xs: list[Tensor]) -> list[Tensor]:
-        raise NotImplementedError
-
-    def maximum_(self, xs: list[Tensor], ys: list[Tensor]) -> None:
-        raise NotImplementedError
-
-    def copy_(self, xs: list[Tensor], ys: list[Tensor]) -> None:
-        raise NotImplementedError
-
-    def pow_base(self, base: float | Tensor, exponents: list[Tensor]) -> list[Tensor]:
-        """``base ** e`` for each tensor ``e`` (used for bias corrections on device)."""
-        raise NotImplementedError
-
-    def reciprocal_(self, xs: list[Tensor]) -> None:
-        raise NotImplementedError
-
-    def sqrt_(self, xs: list[Tensor]) -> None:
-        raise NotImplementedError
-
-    def neg_(self, xs: list[Tensor]) -> None:
-        raise NotImplementedError
-
-    # Added for Lamb and Lion (reductions, sign, selection).
-    def norm(self, xs: list[Tensor]) -> list[Tensor]:
-        """The 2-norm of each tensor, as 0-dim tensors of its dtype (one reduction per tensor)."""
-        raise NotImplementedError
-
-    def clamp_max(self, xs: list[Tensor], bound: float) -> list[Tensor]:
-        raise NotImplementedError
-
-    def sign_(self, xs: list[Tensor]) -> None:
-        raise NotImplementedError
-
-    def gt(self, xs: list[Tensor], value: float) -> list[Tensor]:
-        """Boolean tensors ``x > value``; they carry no gradient."""
-        raise NotImplementedError
-
-    def where(self, conditions: list[Tensor], xs: list[Tensor], other: Operand) -> list[Tensor]:
-        """``x`` where the condition holds, ``other`` (tensors or a number) elsewhere."""
-        raise NotImplementedError
-
-    # Added for Adamax (the infinity norm of the gradient).
-    def abs(self, xs: list[Tensor]) -> list[Tensor]:
-        """``|x|`` for each tensor, as new tensors."""
-        raise NotImplementedError
-
-    # Added for Adafactor and Muon (reductions along a dim, matrix products, per-tensor alphas).
-    def norm_dim(self, xs: list[Tensor], dim: int, keepdim: bool = True) -> list[Tensor]:
-        """The 2-norm of each tensor along ``dim``, as new tensors."""
-        raise NotImplementedError
-
-    def mean(self, xs: list[Tensor], dim: int, keepdim: bool = True) -> list[Tensor]:
-        raise NotImplementedError
-
-    def matmul(self, xs: list[Tensor], ys: list[Tensor]) -> list[Tensor]:
-        raise NotImplementedError
-
-    def addmm(self, xs: list[Tensor], m1s: list[Tensor], m2s: list[Tensor], *, beta: float = 1,
-              alpha: float = 1) -> list[Tensor]:
-        """``beta * x + alpha * (m1 @ m2)`` for each triple of matrices, as new tensors."""
-        raise NotImplementedError
-
-    def clamp_min_(self, xs: list[Tensor], bound: float) -> None:
-        raise NotImplementedError
-
-    def rsqrt_(self, xs: list[Tensor]) -> None:
-        raise NotImplementedError
-
-    def clone(self, xs: list[Tensor]) -> list[Tensor]:
-        raise NotImplementedError
-
-    def lerp(self, xs: list[Tensor], ends: list[Tensor], weight: float) -> list[Tensor]:
-        """``x + weight * (end - x)`` as new tensors."""
-        raise NotImplementedError
-
-    def to_dtype(self, xs: list[Tensor], dtype: torch.dtype) -> list[Tensor]:
-        """``x.to(dtype)``: like torch, a tensor already of ``dtype`` is returned itself."""
-        raise NotImplementedError
-
-    def add_scaled_(self, xs: list[Tensor], others: list[Tensor], alphas: Sequence[float]) -> None:
-        """``x += alpha * other`` with one number ``alpha`` per tensor."""
-        raise NotImplementedError
-
-    # Added for Rprop, ASGD and SparseAdam (element-wise branching, clamping, sparse gradients).
-    def sign(self, xs: list[Tensor]) -> list[Tensor]:
-        raise NotImplementedError
-
-    def lt(self, xs: list[Tensor], value: float) -> list[Tensor]:
-        """Boolean tensors ``x < value``; they carry no gradient."""
-        raise NotImplementedError
-
-    def eq(self, xs: list[Tensor], value: float) -> list[Tensor]:
-        """Boolean tensors ``x == value``; they carry no gradient."""
-        raise NotImplementedError
-
-    def masked_fill_(self, xs: list[Tensor], masks: list[Tensor], value: float) -> None:
-        """Set the elements of ``x`` where ``mask`` holds to ``value``."""
-        raise NotImplementedError
-
-    def clamp_(self, xs: list[Tensor], min: float | None = None, max: float | None = None) -> None:  # noqa: A002
-        raise NotImplementedError
-
-    def pow_(self, xs: list[Tensor], exponent: float) -> None:
-        raise NotImplementedError
-
-    def fill_(self, xs: list[Tensor], values: Operand) -> None:
-        """Overwrite every element of ``x`` with one number (or 0-dim tensor) per tensor."""
-        raise NotImplementedError
-
-    # Sparse COO gradients (SparseAdam). There are no foreach kernels for sparse tensors; the
-    # foreach versions loop, and rules that need them run tensor by tensor anyway.
-    def coalesce(self, xs: list[Tensor]) -> list[Tensor]:
-        """Each sparse tensor with duplicate indices summed, indices sorted."""
-        raise NotImplementedError
-
-    def sparse_values(self, xs: list[Tensor]) -> list[Tensor]:
-        """The stored values of each (coalesced) sparse tensor, ``nnz`` rows."""
-        raise NotImplementedError
-
-    def sparse_mask(self, xs: list[Tensor], masks: list[Tensor]) -> list[Tensor]:
-        """The values of dense ``x`` at the indices of sparse ``mask``, in the mask's order."""
-        raise NotImplementedError
-
-    def sparse_add_(self, xs: list[Tensor], masks: list[Tensor], values: list[Tensor]) -> None:
-        """Add ``values`` to dense ``x`` at the indices of sparse ``mask`` (a scatter-add)."""
-        raise NotImplementedError
-
-    # Added for the Hugging Face-style Adafactor (outer product of row and column factors).
-    def unsqueeze(self, xs: list[Tensor], dim: int) -> list[Tensor]:
-        """Each tensor with a new dimension of size one at ``dim``, as a view (no copy)."""
-        raise NotImplementedError
+    def neg(self, xs: list[Tensor]) -> list[Tensor]: ...
+    def abs(self, xs: list[Tensor]) -> list[Tensor]: ...
+    def sign(self, xs: list[Tensor]) -> list[Tensor]: ...
+    def sqrt(self, xs: list[Tensor]) -> list[Tensor]: ...
+    def reciprocal(self, xs: list[Tensor]) -> list[Tensor]: ...
+    def clone(self, xs: list[Tensor]) -> list[Tensor]: ...
+    def norm(self, xs: list[Tensor]) -> list[Tensor]: ...
+    def add(self, xs: list[Tensor], other: Operand, alpha: float = 1) -> list[Tensor]: ...
+    def mul(self, xs: list[Tensor], other: Operand) -> list[Tensor]: ...
+    def div(self, xs: list[Tensor], other: Operand) -> list[Tensor]: ...
+    def pow(self, xs: list[Tensor], exponent: float) -> list[Tensor]: ...
+    def pow_base(self, base: float | Tensor, exponents: list[Tensor]) -> list[Tensor]: ...
+    def clamp_min(self, xs: list[Tensor], bound: float) -> list[Tensor]: ...
+    def add_(self, xs: list[Tensor], other: Operand, alpha: float | Sequence[float] = 1) -> None: ...
+    def sub_(self, xs: list[Tensor], other: Operand) -> None: ...
+    def mul_(self, xs: list[Tensor], other: Operand) -> None: ...
+    def div_(self, xs: list[Tensor], other: Operand) -> None: ...
+    def lerp_(self, xs: list[Tensor], ends: list[Tensor], weight: float | Tensor | Sequence[float]) -> None: ...
+    def addcmul_(self, xs: list[Tensor], t1: list[Tensor], t2: list[Tensor], value: Operand = 1) -> None: ...
+    def addcdiv_(self, xs: list[Tensor], t1: list[Tensor], t2: list[Tensor], value: Operand = 1) -> None: ...
+    def maximum_(self, xs: list[Tensor], ys: list[Tensor]) -> None: ...
+    def copy_(self, xs: list[Tensor], ys: list[Tensor]) -> None: ...
+    def clamp_(self, xs: list[Tensor], min: float | None = None, max: float | None = None) -> None: ...  # noqa: A002
+    def sqrt_(self, xs: list[Tensor]) -> None: ...
+    def sign_(self, xs: list[Tensor]) -> None: ...
+    def fill_(self, xs: list[Tensor], values: Operand) -> None: ...
 
 
-class LoopOps(ListOps):
-    """Tensor-by-tensor operations (torch's "for-loop" implementation).
+class LoopOps:
+    """:class:`ListOps` tensor by tensor: torch's "for-loop" implementation, the reference.
 
     With ``differentiable=True`` the tensor operands of in-place updates, and the results of
     operations whose backward reads their output, are cloned, so a later in-place update does not
@@ -276,26 +157,59 @@ class LoopOps(ListOps):
     def neg(self, xs: list[Tensor]) -> list[Tensor]:
         return [torch.neg(x) for x in xs]
 
+    def abs(self, xs: list[Tensor]) -> list[Tensor]:
+        return [torch.abs(x) for x in xs]
+
+    def sign(self, xs: list[Tensor]) -> list[Tensor]:
+        return [torch.sign(x) for x in xs]
+
+    def sqrt(self, xs: list[Tensor]) -> list[Tensor]:
+        # sqrt's backward reads its output, which rules go on to update in place.
+        return [self._saved(x.sqrt()) for x in xs]
+
+    def reciprocal(self, xs: list[Tensor]) -> list[Tensor]:
+        # reciprocal's backward reads its output, which rules may go on to update in place.
+        return [self._saved(torch.reciprocal(x)) for x in xs]
+
+    def clone(self, xs: list[Tensor]) -> list[Tensor]:
+        return [x.clone() for x in xs]
+
+    def norm(self, xs: list[Tensor]) -> list[Tensor]:
+        # The norm's backward reads its input, which rules go on to update in place (params).
+        return [torch.linalg.vector_norm(self._saved(x)) for x in xs]
+
     def add(self, xs: list[Tensor], other: Operand, alpha: float = 1) -> list[Tensor]:
         return [x.add(o, alpha=alpha) for x, o in zip(xs, _as_list(other, len(xs)))]
 
-    def add_(self, xs: list[Tensor], other: Operand, alpha: float = 1) -> None:
-        for x, o in zip(xs, _as_list(other, len(xs))):
-            x.add_(o, alpha=alpha)
+    def mul(self, xs: list[Tensor], other: Operand) -> list[Tensor]:
+        return [self._saved(x).mul(o) for x, o in zip(xs, _as_list(other, len(xs)))]
+
+    def div(self, xs: list[Tensor], other: Operand) -> list[Tensor]:
+        return [self._saved(x).div(o) for x, o in zip(xs, _as_list(other, len(xs)))]
+
+    def pow(self, xs: list[Tensor], exponent: float) -> list[Tensor]:
+        return [self._saved(torch.pow(x, exponent)) for x in xs]
+
+    def pow_base(self, base: float | Tensor, exponents: list[Tensor]) -> list[Tensor]:
+        # pow's backward reads its output, which rules go on to update in place, and, for a
+        # Tensor base that requires grad (betas), the exponent: the `step` counter, which the
+        # next step advances in place.
+        return [self._saved(torch.pow(base, self._saved(e))) for e in exponents]
+
+    def clamp_min(self, xs: list[Tensor], bound: float) -> list[Tensor]:
+        return [torch.clamp_min(x, bound) for x in xs]
+
+    def add_(self, xs: list[Tensor], other: Operand, alpha: float | Sequence[float] = 1) -> None:
+        for x, o, a in zip(xs, _as_list(other, len(xs)), _as_list(alpha, len(xs))):
+            x.add_(o, alpha=a)
 
     def sub_(self, xs: list[Tensor], other: Operand) -> None:
         for x, o in zip(xs, _as_list(other, len(xs))):
             x.sub_(o)
 
-    def mul(self, xs: list[Tensor], other: Operand) -> list[Tensor]:
-        return [self._saved(x).mul(o) for x, o in zip(xs, _as_list(other, len(xs)))]
-
     def mul_(self, xs: list[Tensor], other: Operand) -> None:
         for x, o in zip(xs, _as_list(other, len(xs))):
             x.mul_(o)
-
-    def div(self, xs: list[Tensor], other: Operand) -> list[Tensor]:
-        return [self._saved(x).div(o) for x, o in zip(xs, _as_list(other, len(xs)))]
 
     def div_(self, xs: list[Tensor], other: Operand) -> None:
         for x, o in zip(xs, _as_list(other, len(xs))):
@@ -313,10 +227,6 @@ class LoopOps(ListOps):
         for x, a, b, v in zip(xs, t1, t2, _as_list(value, len(xs))):
             x.addcdiv_(self._saved(a), self._saved(b), value=v)
 
-    def sqrt(self, xs: list[Tensor]) -> list[Tensor]:
-        # sqrt's backward reads its output, which rules go on to update in place.
-        return [self._saved(x.sqrt()) for x in xs]
-
     def maximum_(self, xs: list[Tensor], ys: list[Tensor]) -> None:
         # maximum's backward reads both inputs; rules go on to update both in place (AMSGrad's
         # running maximum and exp_avg_sq, at the next step).
@@ -327,255 +237,25 @@ class LoopOps(ListOps):
         for x, y in zip(xs, ys):
             x.copy_(y)
 
-    def pow_base(self, base: float | Tensor, exponents: list[Tensor]) -> list[Tensor]:
-        # pow's backward reads its output, which rules go on to update in place, and, for a
-        # Tensor base that requires grad (betas), the exponent: the `step` counter, which the
-        # next step advances in place.
-        return [self._saved(torch.pow(base, self._saved(e))) for e in exponents]
-
-    def reciprocal_(self, xs: list[Tensor]) -> None:
+    def clamp_(self, xs: list[Tensor], min: float | None = None, max: float | None = None) -> None:  # noqa: A002
         for x in xs:
-            x.reciprocal_()
+            x.clamp_(min, max)
 
     def sqrt_(self, xs: list[Tensor]) -> None:
         for x in xs:
             x.sqrt_()
 
-    def neg_(self, xs: list[Tensor]) -> None:
-        for x in xs:
-            x.neg_()
-
-    def norm(self, xs: list[Tensor]) -> list[Tensor]:
-        # The norm's backward reads its input, which rules go on to update in place (params).
-        return [torch.linalg.vector_norm(self._saved(x)) for x in xs]
-
-    def clamp_max(self, xs: list[Tensor], bound: float) -> list[Tensor]:
-        return [torch.clamp_max(x, bound) for x in xs]
-
     def sign_(self, xs: list[Tensor]) -> None:
         for x in xs:
             x.sign_()
-
-    def gt(self, xs: list[Tensor], value: float) -> list[Tensor]:
-        return [torch.gt(x, value) for x in xs]
-
-    def where(self, conditions: list[Tensor], xs: list[Tensor], other: Operand) -> list[Tensor]:
-        return [torch.where(c, x, o) for c, x, o in zip(conditions, xs, _as_list(other, len(xs)))]
-
-    def abs(self, xs: list[Tensor]) -> list[Tensor]:
-        return [torch.abs(x) for x in xs]
-
-    def norm_dim(self, xs: list[Tensor], dim: int, keepdim: bool = True) -> list[Tensor]:
-        return [torch.linalg.vector_norm(self._saved(x), dim=dim, keepdim=keepdim) for x in xs]
-
-    def mean(self, xs: list[Tensor], dim: int, keepdim: bool = True) -> list[Tensor]:
-        return [x.mean(dim=dim, keepdim=keepdim) for x in xs]
-
-    def matmul(self, xs: list[Tensor], ys: list[Tensor]) -> list[Tensor]:
-        return [torch.matmul(self._saved(x), self._saved(y)) for x, y in zip(xs, ys)]
-
-    def addmm(self, xs: list[Tensor], m1s: list[Tensor], m2s: list[Tensor], *, beta: float = 1,
-              alpha: float = 1) -> list[Tensor]:
-        return [torch.addmm(x, a, b, beta=beta, alpha=alpha) for x, a, b in zip(xs, m1s, m2s)]
-
-    def clamp_min_(self, xs: list[Tensor], bound: float) -> None:
-        for x in xs:
-            x.clamp_(min=bound)
-
-    def rsqrt_(self, xs: list[Tensor]) -> None:
-        for x in xs:
-            x.rsqrt_()
-
-    def clone(self, xs: list[Tensor]) -> list[Tensor]:
-        return [x.clone() for x in xs]
-
-    def lerp(self, xs: list[Tensor], ends: list[Tensor], weight: float) -> list[Tensor]:
-        return [torch.lerp(x, e, weight) for x, e in zip(xs, ends)]
-
-    def to_dtype(self, xs: list[Tensor], dtype: torch.dtype) -> list[Tensor]:
-        return [x.to(dtype) for x in xs]
-
-    def add_scaled_(self, xs: list[Tensor], others: list[Tensor], alphas: Sequence[float]) -> None:
-        for x, o, a in zip(xs, others, alphas):
-            x.add_(o, alpha=a)
-
-    def sign(self, xs: list[Tensor]) -> list[Tensor]:
-        return [torch.sign(x) for x in xs]
-
-    def lt(self, xs: list[Tensor], value: float) -> list[Tensor]:
-        return [torch.lt(x, value) for x in xs]
-
-    def eq(self, xs: list[Tensor], value: float) -> list[Tensor]:
-        return [torch.eq(x, value) for x in xs]
-
-    def masked_fill_(self, xs: list[Tensor], masks: list[Tensor], value: float) -> None:
-        for x, m in zip(xs, masks):
-            x.masked_fill_(m, value)
-
-    def clamp_(self, xs: list[Tensor], min: float | None = None, max: float | None = None) -> None:  # noqa: A002
-        for x in xs:
-            x.clamp_(min, max)
-
-    def pow_(self, xs: list[Tensor], exponent: float) -> None:
-        for x in xs:
-            x.pow_(exponent)
 
     def fill_(self, xs: list[Tensor], values: Operand) -> None:
         for x, v in zip(xs, _as_list(values, len(xs))):
             x.fill_(v)
 
-    def coalesce(self, xs: list[Tensor]) -> list[Tensor]:
-        return [x.coalesce() for x in xs]
 
-    def sparse_values(self, xs: list[Tensor]) -> list[Tensor]:
-        return [x._values() for x in xs]
-
-    def sparse_mask(self, xs: list[Tensor], masks: list[Tensor]) -> list[Tensor]:
-        return [x.sparse_mask(m)._values() for x, m in zip(xs, masks)]
-
-    def sparse_add_(self, xs: list[Tensor], masks: list[Tensor], values: list[Tensor]) -> None:
-        for x, m, v in zip(xs, masks, values):
-            # The indices come from a valid sparse tensor: no need to re-check them. (Passing
-            # is_coalesced=True instead makes this about 1000x slower on the CPU.)
-            x.add_(torch.sparse_coo_tensor(m._indices(), v, m.shape, check_invariants=False))
-
-    def unsqueeze(self, xs: list[Tensor], dim: int) -> list[Tensor]:
-        return [x.unsqueeze(dim) for x in xs]
-
-
-def _is_number_list(operand: Operand) -> bool:
-    return isinstance(operand, (list, tuple)) and len(operand) > 0 and not isinstance(operand[0], Tensor)
-
-
-def _skip_empty(cls: type) -> type:
-    """``torch._foreach_*`` rejects empty lists; an operation over no tensors does nothing."""
-
-    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(method)
-        def guarded(self: ListOps, xs: Any, *args: Any, **kwargs: Any) -> Any:
-            if isinstance(xs, (list, tuple)) and len(xs) == 0:
-                return []
-            return method(self, xs, *args, **kwargs)
-
-        return guarded
-
-    for name, member in list(vars(cls).items()):
-        if callable(member) and not name.startswith("_"):
-            setattr(cls, name, wrap(member))
-    return cls
-
-
-@_skip_empty
-class ForeachOps(LoopOps):
-    """Each operation is one ``torch._foreach_*`` call over the whole bucket; operations torch
-    has no foreach kernel for (views, sparse updates, fills) are inherited from :class:`LoopOps`."""
-
-    def neg(self, xs: list[Tensor]) -> list[Tensor]:
-        return list(torch._foreach_neg(xs))
-
-    def add(self, xs: list[Tensor], other: Operand, alpha: float = 1) -> list[Tensor]:
-        if isinstance(other, (list, tuple)) and not _is_number_list(other):
-            return list(torch._foreach_add(xs, other, alpha=alpha))
-        return list(torch._foreach_add(xs, _scaled(other, alpha)))
-
-    def add_(self, xs: list[Tensor], other: Operand, alpha: float = 1) -> None:
-        if isinstance(other, (list, tuple)) and not _is_number_list(other):
-            torch._foreach_add_(xs, other, alpha=alpha)
-        elif isinstance(other, Tensor) and other.is_cpu and not torch.compiler.is_compiling():
-            # Adding a CPU scalar tensor takes the Tensor overload, which wraps the operand once
-            # instead of once per element of the list (see the note on `step` in torch's Adam).
-            torch._foreach_add_(xs, other, alpha=alpha)
-        else:
-            torch._foreach_add_(xs, _scaled(other, alpha))
-
-    def sub_(self, xs: list[Tensor], other: Operand) -> None:
-        torch._foreach_sub_(xs, other)
-
-    def mul(self, xs: list[Tensor], other: Operand) -> list[Tensor]:
-        return list(torch._foreach_mul(xs, other))
-
-    def mul_(self, xs: list[Tensor], other: Operand) -> None:
-        torch._foreach_mul_(xs, other)
-
-    def div(self, xs: list[Tensor], other: Operand) -> list[Tensor]:
-        return list(torch._foreach_div(xs, other))
-
-    def div_(self, xs: list[Tensor], other: Operand) -> None:
-        torch._foreach_div_(xs, other)
-
-    def lerp_(self, xs: list[Tensor], ends: list[Tensor], weight: float | Tensor | Sequence[float]) -> None:
-        torch._foreach_lerp_(xs, ends, weight)
-
-    def addcmul_(self, xs: list[Tensor], t1: list[Tensor], t2: list[Tensor], value: Operand = 1) -> None:
-        torch._foreach_addcmul_(xs, t1, t2, value)
-
-    def addcdiv_(self, xs: list[Tensor], t1: list[Tensor], t2: list[Tensor], value: Operand = 1) -> None:
-        torch._foreach_addcdiv_(xs, t1, t2, value)
-
-    def sqrt(self, xs: list[Tensor]) -> list[Tensor]:
-        return list(torch._foreach_sqrt(xs))
-
-    def maximum_(self, xs: list[Tensor], ys: list[Tensor]) -> None:
-        torch._foreach_maximum_(xs, ys)
-
-    def copy_(self, xs: list[Tensor], ys: list[Tensor]) -> None:
-        torch._foreach_copy_(xs, ys)
-
-    def pow_base(self, base: float | Tensor, exponents: list[Tensor]) -> list[Tensor]:
-        return list(torch._foreach_pow(base, exponents))
-
-    def reciprocal_(self, xs: list[Tensor]) -> None:
-        torch._foreach_reciprocal_(xs)
-
-    def sqrt_(self, xs: list[Tensor]) -> None:
-        torch._foreach_sqrt_(xs)
-
-    def neg_(self, xs: list[Tensor]) -> None:
-        torch._foreach_neg_(xs)
-
-    def norm(self, xs: list[Tensor]) -> list[Tensor]:
-        return list(torch._foreach_norm(xs))
-
-    def clamp_max(self, xs: list[Tensor], bound: float) -> list[Tensor]:
-        return list(torch._foreach_clamp_max(xs, bound))
-
-    def sign_(self, xs: list[Tensor]) -> None:
-        torch._foreach_sign_(xs)
-
-    def abs(self, xs: list[Tensor]) -> list[Tensor]:
-        return list(torch._foreach_abs(xs))
-
-    # No foreach kernels exist for reductions along a dim or for matrix products: one op per tensor.
-    def norm_dim(self, xs: list[Tensor], dim: int, keepdim: bool = True) -> list[Tensor]:
-        return [torch.linalg.vector_norm(x, dim=dim, keepdim=keepdim) for x in xs]
-
-    def matmul(self, xs: list[Tensor], ys: list[Tensor]) -> list[Tensor]:
-        return [torch.matmul(x, y) for x, y in zip(xs, ys)]
-
-    def clamp_min_(self, xs: list[Tensor], bound: float) -> None:
-        torch._foreach_clamp_min_(xs, bound)
-
-    def rsqrt_(self, xs: list[Tensor]) -> None:
-        torch._foreach_rsqrt_(xs)
-
-    def lerp(self, xs: list[Tensor], ends: list[Tensor], weight: float) -> list[Tensor]:
-        return list(torch._foreach_lerp(xs, ends, weight))
-
-    def add_scaled_(self, xs: list[Tensor], others: list[Tensor], alphas: Sequence[float]) -> None:
-        torch._foreach_add_(xs, torch._foreach_mul(others, list(alphas)))
-
-    def sign(self, xs: list[Tensor]) -> list[Tensor]:
-        return list(torch._foreach_sign(xs))
-
-    def clamp_(self, xs: list[Tensor], min: float | None = None, max: float | None = None) -> None:  # noqa: A002
-        # clamp(x, lo, hi) is min(max(x, lo), hi): the same two steps, NaN propagating alike.
-        if min is not None:
-            torch._foreach_clamp_min_(xs, min)
-        if max is not None:
-            torch._foreach_clamp_max_(xs, max)
-
-    def pow_(self, xs: list[Tensor], exponent: float) -> None:
-        torch._foreach_pow_(xs, exponent)
+def _is_tensor_list(operand: Operand) -> bool:
+    return isinstance(operand, (list, tuple)) and len(operand) > 0 and isinstance(operand[0], Tensor)
 
 
 def _scaled(operand: Operand, alpha: float) -> Operand:
@@ -584,6 +264,85 @@ def _scaled(operand: Operand, alpha: float) -> Operand:
     if isinstance(operand, (list, tuple)):
         return [o * alpha for o in operand]
     return operand * alpha
+
+
+# The operations that map one to one onto a torch foreach kernel, with the names of their
+# arguments after the list (keyword arguments are passed on by position: the kernels' names for
+# them differ between the Scalar and the ScalarList overloads).
+_FOREACH_KERNELS: dict[str, tuple[str, ...]] = {
+    "neg": (), "abs": (), "sign": (), "sqrt": (), "reciprocal": (), "clone": (), "norm": (),
+    "mul": ("other",), "div": ("other",), "pow": ("exponent",), "clamp_min": ("bound",),
+    "sub_": ("other",), "mul_": ("other",), "div_": ("other",), "lerp_": ("ends", "weight"),
+    "addcmul_": ("t1", "t2", "value"), "addcdiv_": ("t1", "t2", "value"),
+    "maximum_": ("ys",), "copy_": ("ys",), "sqrt_": (), "sign_": (),
+}
+
+
+def _foreach_method(name: str, arguments: tuple[str, ...]) -> Callable[..., Any]:
+    """The :class:`ForeachOps` method ``name``: one ``torch._foreach_<name>`` call per bucket."""
+    kernel = getattr(torch, f"_foreach_{name}")
+    in_place = name.endswith("_")
+
+    def method(self: ForeachOps, xs: list[Tensor], *args: Any, **kwargs: Any) -> Any:
+        if not xs:  # the kernels reject empty lists; an operation over no tensors does nothing
+            return None if in_place else []
+        if kwargs:
+            args += tuple(kwargs[key] for key in arguments[len(args):] if key in kwargs)
+        result = kernel(xs, *args)
+        return None if in_place else list(result)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"``torch._foreach_{name}`` over the whole list."
+    return method
+
+
+class ForeachOps(LoopOps):
+    """:class:`ListOps` as ``torch._foreach_*`` calls over a bucket (one device, one dtype).
+
+    Most operations come from the table of kernels above; the few whose arguments need adapting
+    are written out below; an operation torch has no foreach kernel for (``fill_``) is inherited
+    from :class:`LoopOps` and runs tensor by tensor.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(differentiable=False)
+
+    def add(self, xs: list[Tensor], other: Operand, alpha: float = 1) -> list[Tensor]:
+        if not xs:
+            return []
+        if _is_tensor_list(other):
+            return list(torch._foreach_add(xs, other, alpha=alpha))
+        return list(torch._foreach_add(xs, _scaled(other, alpha)))
+
+    def add_(self, xs: list[Tensor], other: Operand, alpha: float | Sequence[float] = 1) -> None:
+        if not xs:
+            return
+        if isinstance(alpha, (list, tuple)):
+            # One alpha per tensor: no kernel takes that, so scale the operands first.
+            torch._foreach_add_(xs, torch._foreach_mul(other, list(alpha)))  # type: ignore[arg-type]
+        elif _is_tensor_list(other):
+            torch._foreach_add_(xs, other, alpha=alpha)
+        elif isinstance(other, Tensor) and other.is_cpu and not torch.compiler.is_compiling():
+            # Adding a CPU scalar tensor takes the Tensor overload, which wraps the operand once
+            # instead of once per element of the list (see the note on `step` in torch's Adam).
+            torch._foreach_add_(xs, other, alpha=alpha)
+        else:
+            torch._foreach_add_(xs, _scaled(other, alpha))
+
+    def pow_base(self, base: float | Tensor, exponents: list[Tensor]) -> list[Tensor]:
+        return list(torch._foreach_pow(base, exponents)) if exponents else []
+
+    def clamp_(self, xs: list[Tensor], min: float | None = None, max: float | None = None) -> None:  # noqa: A002
+        # clamp(x, lo, hi) is min(max(x, lo), hi): the same two steps, NaN propagating alike.
+        if xs and min is not None:
+            torch._foreach_clamp_min_(xs, min)
+        if xs and max is not None:
+            torch._foreach_clamp_max_(xs, max)
+
+
+for _name, _arguments in _FOREACH_KERNELS.items():
+    setattr(ForeachOps, _name, _foreach_method(_name, _arguments))
+del _name, _arguments
 
 
 def default_foreach(params: Sequence[Tensor], differentiable: bool) -> bool:

@@ -54,17 +54,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import Any
-
+import torch
 from torch import Tensor
 
 from ._executor import ListOps, scalar_value
 
 __all__ = ["hf_adafactor_rule", "relative_step_size"]
-
-
-def _pick(items: list[Any], indices: list[int]) -> list[Any]:
-    return [items[i] for i in indices]
 
 
 def relative_step_size(step: float, warmup_init: bool) -> float:
@@ -103,74 +98,42 @@ def hf_adafactor_rule(
 
     One list may mix factored parameters (two or more dimensions: ``exp_avg_sq_row`` and
     ``exp_avg_sq_col`` set, ``exp_avg_sq`` None) and plain ones (the other way round);
-    ``exp_avg`` is None everywhere unless ``beta1`` is set.
+    ``exp_avg`` is None everywhere unless ``beta1`` is set. Only the step count is a list
+    operation: the factored moments, the RMS of each tensor and its clipping are per-tensor code.
     """
     ops.add_(step, 1)
-    steps_now = [scalar_value(s) for s in step]
-    if relative_step:
-        rhos = [relative_step_size(t, warmup_init) for t in steps_now]
-    else:
-        if lr is None:
-            raise ValueError(
-                "Learning rate is not set for the group: pass `lr` to the constructor or let a "
-                "learning rate scheduler set it."
-            )
-        rhos = [scalar_value(lr)] * len(params)
-    if scale_parameter:
-        # The parameter's RMS before this step's update and decay.
-        alphas = [
-            max(eps2, scalar_value(n) / p.numel() ** 0.5) * rho
-            for p, n, rho in zip(params, ops.norm(params), rhos)
-        ]
-    else:
-        alphas = rhos
-    keep = [1.0 - t**decay_rate for t in steps_now]  # beta2_t
-    take = [1.0 - b for b in keep]
+    if not relative_step and lr is None:
+        raise ValueError(
+            "Learning rate is not set for the group: pass `lr` to the constructor or let a "
+            "learning rate scheduler set it."
+        )
+    for param, grad, counter, row, col, full, avg in zip(params, grads, step, exp_avg_sq_row, exp_avg_sq_col,
+                                                        exp_avg_sq, exp_avg):
+        t = scalar_value(counter)
+        rho = relative_step_size(t, warmup_init) if relative_step else scalar_value(lr)
+        # The step size, scaled by the parameter's RMS before this step's update and decay.
+        alpha = max(eps2, torch.linalg.vector_norm(param).item() / param.numel() ** 0.5) * rho if scale_parameter else rho
+        keep = 1.0 - t**decay_rate  # beta2_t
+        take = 1.0 - keep
 
-    squares = ops.mul(grads, grads)
-    ops.add_(squares, eps1)
-    updates: list[Tensor] = [None] * len(params)  # type: ignore[list-item]
+        square = grad.mul(grad).add_(eps1)
+        if row is not None and col is not None:
+            row.mul_(keep).add_(square.mean(dim=-1), alpha=take)
+            col.mul_(keep).add_(square.mean(dim=-2), alpha=take)
+            # 1/sqrt(R C^T / mean(R)) as the outer product of 1/sqrt(R / mean(R)) and 1/sqrt(C).
+            row_factor = row.div(row.mean(dim=-1, keepdim=True)).rsqrt_()
+            update = row_factor.unsqueeze(-1).mul(col.rsqrt().unsqueeze(-2)).mul_(grad)
+        else:
+            assert full is not None
+            full.mul_(keep).add_(square, alpha=take)
+            update = full.rsqrt().mul_(grad)  # a new tensor: the update must not write into the state
 
-    factored = [i for i, row in enumerate(exp_avg_sq_row) if row is not None]
-    if factored:
-        s, g = _pick(squares, factored), _pick(grads, factored)
-        rows, cols = _pick(exp_avg_sq_row, factored), _pick(exp_avg_sq_col, factored)
-        keep_f, take_f = _pick(keep, factored), _pick(take, factored)
-        ops.mul_(rows, keep_f)
-        ops.add_scaled_(rows, ops.mean(s, dim=-1, keepdim=False), take_f)
-        ops.mul_(cols, keep_f)
-        ops.add_scaled_(cols, ops.mean(s, dim=-2, keepdim=False), take_f)
-        # 1/sqrt(R C^T / mean(R)) as the outer product of 1/sqrt(R / mean(R)) and 1/sqrt(C).
-        row_factors = ops.div(rows, ops.mean(rows, dim=-1, keepdim=True))
-        ops.rsqrt_(row_factors)
-        col_factors = ops.clone(cols)
-        ops.rsqrt_(col_factors)
-        products = ops.mul(ops.unsqueeze(row_factors, -1), ops.unsqueeze(col_factors, -2))
-        ops.mul_(products, g)
-        for i, update in zip(factored, products):
-            updates[i] = update
-
-    plain = [i for i, row in enumerate(exp_avg_sq_row) if row is None]
-    if plain:
-        full = _pick(exp_avg_sq, plain)
-        ops.mul_(full, _pick(keep, plain))
-        ops.add_scaled_(full, _pick(squares, plain), _pick(take, plain))
-        inverse_roots = ops.clone(full)  # a copy: the update must not write into the state
-        ops.rsqrt_(inverse_roots)
-        ops.mul_(inverse_roots, _pick(grads, plain))
-        for i, update in zip(plain, inverse_roots):
-            updates[i] = update
-
-    # Clip the update to RMS <= clip_threshold, then scale it by the step size.
-    ops.div_(updates, [
-        max(1.0, scalar_value(n) / u.numel() ** 0.5 / clip_threshold) for n, u in zip(ops.norm(updates), updates)
-    ])
-    ops.mul_(updates, alphas)
-    if beta1 is not None:
-        moments: list[Tensor] = exp_avg  # type: ignore[assignment]
-        ops.mul_(moments, beta1)
-        ops.add_(moments, updates, alpha=1 - beta1)
-        updates = moments
-    if weight_decay != 0:
-        ops.add_scaled_(params, params, [-weight_decay * a for a in alphas])
-    ops.sub_(params, updates)
+        # Clip the update to RMS <= clip_threshold, then scale it by the step size.
+        update.div_(max(1.0, torch.linalg.vector_norm(update).item() / update.numel() ** 0.5 / clip_threshold))
+        update.mul_(alpha)
+        if beta1 is not None:
+            assert avg is not None
+            update = avg.mul_(beta1).add_(update, alpha=1 - beta1)
+        if weight_decay != 0:
+            param.add_(param, alpha=-weight_decay * alpha)
+        param.sub_(update)

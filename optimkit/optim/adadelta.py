@@ -11,6 +11,7 @@ from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps
+from ._moments import descent_gradients, update_second_moment
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
 __all__ = ["Adadelta", "adadelta_rule"]
@@ -32,14 +33,9 @@ def adadelta_rule(
     capturable: bool,
 ) -> None:
     """The Adadelta update over lists of tensors (see :class:`Adadelta` for the math)."""
-    if maximize:
-        grads = ops.neg(grads)
+    grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay)
     ops.add_(step, 1)
-    if weight_decay != 0:
-        grads = ops.add(grads, params, alpha=weight_decay)
-
-    ops.mul_(square_avg, rho)
-    ops.addcmul_(square_avg, grads, grads, value=1 - rho)
+    update_second_moment(ops, square_avg, grads, rho)
     # Out-of-place square roots: under differentiable=True the update below rewrites `delta` in
     # place, which must not be the tensor sqrt's backward reads.
     rms_grad = ops.sqrt(ops.add(square_avg, eps))
@@ -47,8 +43,7 @@ def adadelta_rule(
     ops.div_(delta, rms_grad)
     ops.mul_(delta, grads)
 
-    ops.mul_(acc_delta, rho)
-    ops.addcmul_(acc_delta, delta, delta, value=1 - rho)
+    update_second_moment(ops, acc_delta, delta, rho)
 
     if capturable and isinstance(lr, Tensor):
         # A device-resident learning rate is multiplied in as a tensor: an `alpha` would have to be

@@ -12,13 +12,10 @@ from . import _validation as v
 from ._declaration import NOT_FILLED, register
 from ._docs import args_doc
 from ._executor import ListOps, scalar_value
+from ._moments import descent_gradients
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
 __all__ = ["Adafactor", "adafactor_rule"]
-
-
-def _pick(items: list[Any], indices: list[int]) -> list[Any]:
-    return [items[i] for i in indices]
 
 
 def adafactor_rule(
@@ -41,58 +38,41 @@ def adafactor_rule(
     """The Adafactor update over lists of tensors (see :class:`Adafactor` for the math).
 
     One list may mix both kinds of parameters: those with ``row_var``/``col_var`` (two or more
-    dimensions, factored over the last two) and those with ``variance`` (0-D and 1-D). The two
-    kinds differ only in how the second-moment estimate is formed; everything else is shared.
+    dimensions, factored over the last two) and those with ``variance`` (0-D and 1-D). Only the
+    sign and the step count are list operations; the rest is per-tensor code: the factored
+    moments are reductions and a matrix product, and each tensor's step size depends on its own
+    norms.
     """
-    if maximize:
-        grads = ops.neg(grads)
+    grads = descent_gradients(ops, params, grads, maximize=maximize)
     ops.add_(step, 1)
-    steps_now = [scalar_value(s) for s in step]
-    weights = [t**beta2_decay for t in steps_now]  # 1 - beta2_t, with beta2_t = 1 - t^decay
-    # Relative step size, scaled by the parameter's RMS (at least eps2), measured before decay.
-    alphas = [
-        max(eps2, n.item() / (p.numel() ** 0.5)) * min(lr, 1 / (t**0.5))
-        for p, n, t in zip(params, ops.norm(params), steps_now)
-    ]
-    if weight_decay != 0:
-        ops.mul_(params, 1 - lr * weight_decay)
+    for param, grad, counter, row, col, full in zip(params, grads, step, row_var, col_var, variance):
+        t = scalar_value(counter)
+        weight = t**beta2_decay  # 1 - beta2_t, with beta2_t = 1 - t^decay
+        # Relative step size, scaled by the parameter's RMS (at least eps2), measured before decay.
+        alpha = max(eps2, torch.linalg.vector_norm(param).item() / (param.numel() ** 0.5)) * min(lr, 1 / (t**0.5))
+        if weight_decay != 0:
+            param.mul_(1 - lr * weight_decay)
 
-    estimates: list[Tensor] = [None] * len(params)  # type: ignore[list-item]
-    factored = [i for i, r in enumerate(row_var) if r is not None]
-    if factored:
-        g, w = _pick(grads, factored), _pick(weights, factored)
-        rows, cols = _pick(row_var, factored), _pick(col_var, factored)
-        # Mean of g^2 along the last dimension (rows) and the one before (columns), formed as
-        # norm^2 / size so that no tensor of g's size is materialised.
-        for factors, dim in ((rows, -1), (cols, -2)):
-            means = ops.norm_dim(g, dim)
-            ops.mul_(means, means)
-            ops.div_(means, [x.size(dim) for x in g])
-            ops.lerp_(factors, means, w)
-        products = ops.matmul(rows, cols)
-        row_scale = ops.mean(rows, dim=-2)
-        ops.clamp_min_(row_scale, eps1)
-        ops.div_(products, row_scale)
-        for i, estimate in zip(factored, products):
-            estimates[i] = estimate
-    plain = [i for i, r in enumerate(row_var) if r is None]
-    if plain:
-        g = _pick(grads, plain)
-        full = _pick(variance, plain)
-        ops.lerp_(full, ops.mul(g, g), _pick(weights, plain))
-        for i, estimate in zip(plain, ops.clone(full)):  # a copy: the update must not write into it
-            estimates[i] = estimate
+        if row is not None and col is not None:
+            # Mean of g^2 along the last dimension (rows) and the one before (columns), formed
+            # as norm^2 / size so that no tensor of g's size is materialised.
+            for factor, dim in ((row, -1), (col, -2)):
+                mean = torch.linalg.vector_norm(grad, dim=dim, keepdim=True)
+                mean.mul_(mean)
+                mean.div_(grad.size(dim))
+                factor.lerp_(mean, weight)
+            estimate = torch.matmul(row, col)
+            estimate.div_(row.mean(dim=-2, keepdim=True).clamp_min_(eps1))
+        else:
+            assert full is not None
+            full.lerp_(grad.mul(grad), weight)
+            estimate = full.clone()  # a copy: the update must not write into the state
 
-    # eps1 is squared because the square root follows.
-    ops.clamp_min_(estimates, eps1 * eps1)
-    ops.rsqrt_(estimates)
-    ops.mul_(estimates, grads)
-    # Clip the update to RMS <= d, then step by -alpha.
-    scales = [
-        -a / max(1.0, n.item() / ((u.numel() ** 0.5) * d))
-        for a, n, u in zip(alphas, ops.norm(estimates), estimates)
-    ]
-    ops.add_scaled_(params, estimates, scales)
+        # eps1 is squared because the square root follows.
+        update = estimate.clamp_min_(eps1 * eps1).rsqrt_().mul_(grad)
+        # Clip the update to RMS <= d, then step by -alpha.
+        rms_over_d = torch.linalg.vector_norm(update).item() / ((update.numel() ** 0.5) * d)
+        param.add_(update, alpha=-alpha / max(1.0, rms_over_d))
 
 
 _RULES = (

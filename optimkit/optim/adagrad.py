@@ -17,6 +17,8 @@ from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps, check_fused_device, execute_fused, scalar_value
+from ._moments import descent_gradients
+from ._sparse import add_at_, values_at
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
 __all__ = ["Adagrad", "adagrad_rule", "adagrad_sparse_update"]
@@ -45,11 +47,8 @@ def adagrad_rule(
     ``sum`` is the state entry of that name, the running sum of squared gradients.
     """
     state_sum = sum
-    if maximize:
-        grads = ops.neg(grads)
+    grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay)
     ops.add_(step, 1)
-    if weight_decay != 0:
-        grads = ops.add(grads, params, alpha=weight_decay)
     # A Tensor lr gives 0-dim tensors here; as Python numbers they hold the same values.
     minus_step_size = [scalar_value(-_step_size(lr, lr_decay, scalar_value(t))) for t in step]
     ops.addcmul_(state_sum, grads, grads, value=1)
@@ -80,13 +79,11 @@ def adagrad_sparse_update(
     if maximize:
         grad = -grad
     grad = grad.coalesce()
-    indices, values = grad._indices(), grad._values()
-    # The indices come from a coalesced tensor, so the invariant checks have nothing to find.
-    state_sum.add_(torch.sparse_coo_tensor(indices, values.pow(2), grad.shape, check_invariants=False))
+    values = grad._values()
+    add_at_(state_sum, grad, values.pow(2))
     # The accumulated sums at the touched rows only.
-    rms = state_sum.sparse_mask(grad)._values().sqrt_().add_(eps)
-    step_size = _step_size(lr, lr_decay, scalar_value(step))
-    param.add_(torch.sparse_coo_tensor(indices, values / rms, grad.shape, check_invariants=False), alpha=-step_size)
+    rms = values_at(state_sum, grad).sqrt_().add_(eps)
+    add_at_(param, grad, values / rms, alpha=-_step_size(lr, lr_decay, scalar_value(step)))
 
 
 _RULES = (

@@ -11,9 +11,12 @@ from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps, execute_fused, scalar_value, squeezed
+from ._moments import bias_correction, descent_gradients, update_first_moment, update_second_moment
+from ._scalars import Scalars
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
 __all__ = ["Adam", "adam_rule"]
+
 
 def adam_rule(
     ops: ListOps,
@@ -44,27 +47,11 @@ def adam_rule(
     m_t / (\sqrt{\hat v_t} + \epsilon)` (Cerebras' ``AdamW(correct_bias=False)``, the optimizer of
     the original BERT); torch's classes always correct.
     """
-    if maximize:
-        grads = ops.neg(grads)
+    grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay, lr=lr,
+                              decoupled=decoupled_weight_decay)
     ops.add_(step, 1)
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            ops.mul_(params, 1 - lr * weight_decay)
-        elif isinstance(weight_decay, Tensor) and weight_decay.requires_grad:
-            # A Tensor that autograd tracks cannot be an `alpha` (a Python number): multiply
-            # instead, so the gradient reaches weight_decay (differentiable mode).
-            grads = ops.add(grads, ops.mul(params, weight_decay))
-        else:
-            grads = ops.add(grads, params, alpha=weight_decay)
-
-    ops.lerp_(exp_avg, grads, 1 - beta1)
-    ops.mul_(exp_avg_sq, beta2)
-    if isinstance(beta2, Tensor):
-        # addcmul's `value` must be a Python number; scale the gradient by the tensor instead.
-        ops.addcmul_(exp_avg_sq, ops.mul(grads, 1 - beta2), grads)
-    else:
-        ops.addcmul_(exp_avg_sq, grads, grads, value=1 - beta2)
-
+    update_first_moment(ops, exp_avg, grads, beta1)
+    update_second_moment(ops, exp_avg_sq, grads, beta2)
     second_moment = exp_avg_sq
     if amsgrad:
         assert max_exp_avg_sq is not None
@@ -72,33 +59,15 @@ def adam_rule(
         second_moment = max_exp_avg_sq
 
     denom = ops.sqrt(second_moment)
-    if not correct_bias:
-        ops.add_(denom, eps)
-        if isinstance(lr, Tensor):
-            # addcdiv's `value` must be a Python number: scale the numerator by the tensor instead.
-            ops.addcdiv_(params, ops.mul(exp_avg, -lr), denom)
-        else:
-            ops.addcdiv_(params, exp_avg, denom, -lr)
-    elif capturable or differentiable:
-        # step_size = -lr / (1 - beta1^t) and sqrt(1 - beta2^t), as 0-dim tensors next to `step`.
-        step_size = ops.pow_base(beta1, step)
-        ops.sub_(step_size, 1)
-        ops.div_(step_size, lr)
-        ops.reciprocal_(step_size)
-        correction2_sqrt = ops.pow_base(beta2, step)
-        ops.sub_(correction2_sqrt, 1)
-        ops.neg_(correction2_sqrt)
-        ops.sqrt_(correction2_sqrt)
-        ops.div_(denom, correction2_sqrt)
-        ops.add_(denom, eps)
-        ops.div_(denom, step_size)
-        ops.addcdiv_(params, exp_avg, denom)
-    else:
-        steps_now = [scalar_value(t) for t in step]
-        step_size = [-(lr / (1 - beta1**t)) for t in steps_now]
-        ops.div_(denom, [(1 - beta2**t) ** 0.5 for t in steps_now])
-        ops.add_(denom, eps)
-        ops.addcdiv_(params, exp_avg, denom, step_size)
+    s = Scalars(ops, on_device=capturable or differentiable)
+    step_size: Any = -lr
+    if correct_bias:
+        t = s.counters(step)
+        # -lr / (1 - beta1^t), and v / (1 - beta2^t) under the root.
+        step_size = s.div(step_size, bias_correction(s, beta1, t))
+        ops.div_(denom, s.sqrt(bias_correction(s, beta2, t)))
+    ops.add_(denom, eps)
+    s.addcdiv_(params, exp_avg, denom, step_size)
 
 
 _RULES = (v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)

@@ -10,7 +10,9 @@ from torch import Tensor
 from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
-from ._executor import ListOps, scalar_value
+from ._executor import ListOps
+from ._moments import bias_correction, descent_gradients, update_first_moment
+from ._scalars import Scalars
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
 __all__ = ["Adamax", "adamax_rule"]
@@ -34,31 +36,21 @@ def adamax_rule(
 ) -> None:
     """The Adamax update over lists of tensors (see :class:`Adamax` for the math).
 
-    With ``capturable`` the bias correction is computed from ``step`` on its device; otherwise it
-    is a Python number per parameter.
+    With ``capturable`` the bias correction is computed from ``step`` on its device (see
+    :mod:`._scalars`); otherwise it is a Python number per parameter.
     """
-    if maximize:
-        grads = ops.neg(grads)
+    grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay)
     ops.add_(step, 1)
-    if weight_decay != 0:
-        grads = ops.add(grads, params, alpha=weight_decay)
-
-    ops.lerp_(exp_avg, grads, 1 - beta1)
+    update_first_moment(ops, exp_avg, grads, beta1)
     # u_t = max(beta2 * u_{t-1}, |g_t| + eps): eps sits inside the max, so u never reaches zero.
     ops.mul_(exp_inf, beta2)
     magnitude = ops.abs(grads)
     ops.add_(magnitude, eps)
     ops.maximum_(exp_inf, magnitude)
 
-    if capturable:
-        # denom = u * (beta1^t - 1) / lr, so that adding m / denom subtracts lr * m / ((1 - beta1^t) u).
-        scale = ops.pow_base(beta1, step)
-        ops.sub_(scale, 1)
-        ops.div_(scale, lr)
-        ops.addcdiv_(params, exp_avg, ops.mul(exp_inf, scale))
-    else:
-        step_size = [-(lr / (1 - beta1 ** scalar_value(t))) for t in step]
-        ops.addcdiv_(params, exp_avg, exp_inf, [scalar_value(s) for s in step_size])
+    s = Scalars(ops, on_device=capturable)
+    step_size = s.div(-lr, bias_correction(s, beta1, s.counters(step)))  # -lr / (1 - beta1^t)
+    s.addcdiv_(params, exp_avg, exp_inf, step_size)
 
 
 _RULES = (v.TENSOR_LR, v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)

@@ -10,14 +10,12 @@ from torch import Tensor
 from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
-from ._executor import ListOps, scalar_value, squeezed
+from ._executor import ListOps, scalar_value, select, squeezed
+from ._moments import descent_gradients
+from ._scalars import Scalars
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["ASGD", "asgd_rule"]
-
-
-def _pick(items: list[Any], flags: list[bool], wanted: bool) -> list[Any]:
-    return [item for item, flag in zip(items, flags) if flag == wanted]
 
 
 def asgd_rule(
@@ -44,58 +42,48 @@ def asgd_rule(
     Python numbers and rewritten from ``step`` with Python arithmetic, as torch does; with it,
     everything stays on the device as tensor operations.
 
-    ``tensor_eta`` says, per parameter, whether the new ``eta`` is computed from the ``step``
-    tensor itself rather than from its value as a Python float. torch's foreach implementation
+    ``tensor_eta`` (one flag per parameter, the same for a whole bucket) says whether the new
+    ``eta`` is computed from the ``step`` tensor itself rather than from its value as a Python float. torch's foreach implementation
     does the former and its for-loop the latter; with a float32 ``step`` the two differ in the
     last bits of ``eta`` (float32 vs float64 arithmetic), so ASGD's foreach and for-loop
     trajectories differ by about 1e-8 relative in torch, and here alike.
     """
-    if maximize:
-        grads = ops.neg(grads)
+    grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay)
     ops.add_(step, 1)
-    if weight_decay != 0:
-        grads = ops.add(grads, params, alpha=weight_decay)
 
+    s = Scalars(ops, on_device=capturable)
+    eta_now = s.counters(eta)
+    ops.mul_(params, s.one_minus(s.mul(eta_now, lambd)))
+    s.add_scaled_(params, grads, s.neg(eta_now))
     if capturable:
-        decay = ops.mul(eta, -lambd)
-        ops.add_(decay, 1)
-        ops.mul_(params, decay)
-        ops.addcmul_(params, grads, eta, value=-1)
         # No .item() here, so no copy branch: while mu is 1 this equals a copy up to rounding.
         ops.addcmul_(ax, ops.add(params, ax, alpha=-1), mu)
+    else:
+        # Until averaging starts (mu == 1) the average is a plain copy of the parameter.
+        copying = [i for i, m in enumerate(mu) if scalar_value(m) == 1]
+        averaging = [i for i, m in enumerate(mu) if scalar_value(m) != 1]
+        ops.copy_(select(ax, copying), select(params, copying))
+        if averaging:
+            averaged = select(ax, averaging)
+            ops.addcmul_(averaged, ops.add(select(params, averaging), averaged, alpha=-1), select(mu, averaging))
 
-        # eta = lr / (1 + lambd * lr * step) ** alpha and mu = 1 / max(step - t0, 1), in the
-        # order of operations of torch's capturable for-loop.
-        new_eta = ops.mul(step, lambd * lr)
-        ops.add_(new_eta, 1)
-        ops.pow_(new_eta, alpha)
-        ops.reciprocal_(new_eta)
-        ops.mul_(new_eta, lr)
-        ops.copy_(eta, new_eta)
-        new_mu = ops.add(step, -t0)
-        ops.clamp_(new_mu, min=1)
-        ops.reciprocal_(new_mu)
-        ops.copy_(mu, new_mu)
-        return
+    # eta = lr / (1 + lambd * lr * t) ** alpha, from the `step` tensors themselves where
+    # `tensor_eta` says so (see above), and mu = 1 / max(t - t0, 1).
+    e = Scalars(ops, on_device=capturable or tensor_eta[0])
+    growth = e.add(e.mul(e.counters(step), lambd * lr), 1)
+    _store(ops, eta, e.div(lr, e.pow(growth, alpha)))
+    _store(ops, mu, s.div(1, s.clamp_min(s.add(s.counters(step), -t0), 1)))
 
-    eta_now = [scalar_value(e) for e in eta]
-    ops.mul_(params, [1 - lambd * e for e in eta_now])
-    ops.add_scaled_(params, grads, [-e for e in eta_now])
 
-    # Until averaging starts (mu == 1) the average is a plain copy of the parameter.
-    copying = [scalar_value(m) == 1 for m in mu]
-    ops.copy_(_pick(ax, copying, True), _pick(params, copying, True))
-    averaging_ax, averaging_params = _pick(ax, copying, False), _pick(params, copying, False)
-    if averaging_ax:
-        ops.addcmul_(averaging_ax, ops.add(averaging_params, averaging_ax, alpha=-1), _pick(mu, copying, False))
-
-    steps_now = [scalar_value(s) for s in step]
-    eta_steps = [s if as_tensor else s_now for s, s_now, as_tensor in zip(step, steps_now, tensor_eta)]
-    # The new values pass through a tensor of the default dtype, as in torch (torch.as_tensor):
-    # an eta or mu stored in float64 (a checkpoint loaded onto float64 parameters is cast to
-    # their dtype) still receives float32-rounded values under the float32 default.
-    ops.fill_(eta, [torch.as_tensor(lr / ((1 + lambd * lr * s) ** alpha)) for s in eta_steps])
-    ops.fill_(mu, [torch.as_tensor(1 / max(1, s - t0)) for s in steps_now])
+def _store(ops: ListOps, counters: list[Tensor], values: list[Any]) -> None:
+    """Overwrite 0-dim counters. Numbers pass through a tensor of the default dtype, as in torch
+    (``torch.as_tensor``): a counter stored in float64 (a checkpoint loaded onto float64
+    parameters is cast to their dtype) still receives float32-rounded values under the float32
+    default."""
+    if isinstance(values[0], Tensor):
+        ops.copy_(counters, values)
+    else:
+        ops.fill_(counters, [torch.as_tensor(v) for v in values])
 
 
 def _scalar_dtype() -> torch.dtype:

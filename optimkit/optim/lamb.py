@@ -11,9 +11,10 @@ from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps
+from ._moments import descent_gradients, update_second_moment
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
-__all__ = ["Lamb", "lamb_rule"]
+__all__ = ["Lamb", "lamb_rule", "trust_ratio"]
 
 # The paper leaves the scaling function phi of the weight norm open; Cerebras' Lamb (after
 # cybertronai/pytorch-lamb) uses phi(z) = min(z, 10), which we keep so results agree with theirs.
@@ -37,14 +38,13 @@ def lamb_rule(
     maximize: bool,
 ) -> None:
     """The Lamb update over lists of tensors (see :class:`Lamb` for the math)."""
-    if maximize:
-        grads = ops.neg(grads)
+    grads = descent_gradients(ops, params, grads, maximize=maximize)
     ops.add_(step, 1)
-    # No bias correction: version 3 of the paper (and Cerebras) dropped it.
+    # No bias correction: version 3 of the paper (and Cerebras) dropped it. The first moment is
+    # scaled and added rather than interpolated, as in Cerebras' kernel (the rounding differs).
     ops.mul_(exp_avg, beta1)
     ops.add_(exp_avg, grads, alpha=1 - beta1)
-    ops.mul_(exp_avg_sq, beta2)
-    ops.addcmul_(exp_avg_sq, grads, grads, value=1 - beta2)
+    update_second_moment(ops, exp_avg_sq, grads, beta2)
 
     denom = ops.sqrt(exp_avg_sq)
     ops.add_(denom, eps)
@@ -54,15 +54,27 @@ def lamb_rule(
         ops.add_(update, params, alpha=weight_decay)
 
     if not adam:
-        weight_norm = ops.clamp_max(ops.norm(params), WEIGHT_NORM_CLAMP)
-        update_norm = ops.norm(update)
-        # ratio = weight_norm / update_norm, or 1 where either norm is 0. Where update_norm is 0
-        # the update is all zeros and the ratio cannot matter: dividing by 1 there keeps inf and
-        # nan out of the result (and out of autograd in differentiable mode).
-        ratio = ops.div(weight_norm, ops.where(ops.gt(update_norm, 0.0), update_norm, 1.0))
-        ratio = ops.where(ops.gt(weight_norm, 0.0), ratio, 1.0)
-        update = ops.mul(update, ratio)
+        # The norms are one list operation each; their ratio is per-tensor code.
+        ratios = [trust_ratio(w, u) for w, u in zip(ops.norm(params), ops.norm(update))]
+        update = ops.mul(update, ratios)
     ops.add_(params, update, alpha=-lr)
+
+
+def trust_ratio(weight_norm: Tensor, update_norm: Tensor) -> Tensor:
+    r"""Lamb's trust ratio :math:`\min(\lVert w\rVert, 10) / \lVert u\rVert` of one tensor, from the two norms.
+
+    It is 1 where the weight norm is 0. Where the update's norm is 0 the update is all zeros and
+    the ratio cannot matter: dividing by 1 there keeps inf and nan out of the result (and out of
+    autograd in differentiable mode).
+
+    Example:
+        >>> import torch
+        >>> trust_ratio(torch.tensor(20.0), torch.tensor(4.0)), trust_ratio(torch.tensor(0.0), torch.tensor(4.0))
+        (tensor(2.5000), tensor(1.))
+    """
+    weight_norm = weight_norm.clamp_max(WEIGHT_NORM_CLAMP)
+    ratio = weight_norm / torch.where(update_norm > 0.0, update_norm, 1.0)
+    return torch.where(weight_norm > 0.0, ratio, 1.0)
 
 
 _RULES = (v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)

@@ -11,6 +11,7 @@ from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps
+from ._moments import descent_gradients
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["Lion", "lion_rule"]
@@ -29,10 +30,7 @@ def lion_rule(
     maximize: bool,
 ) -> None:
     """The Lion update over lists of tensors (see :class:`Lion` for the math)."""
-    if maximize:
-        grads = ops.neg(grads)
-    if weight_decay != 0:
-        ops.mul_(params, 1 - lr * weight_decay)
+    grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay, lr=lr, decoupled=True)
     # The step direction interpolates with beta1; the stored momentum then moves with beta2.
     direction = ops.mul(exp_avg, beta1)
     ops.add_(direction, grads, alpha=1 - beta1)

@@ -10,7 +10,9 @@ from torch import Tensor
 from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
-from ._executor import ListOps, scalar_value
+from ._executor import ListOps
+from ._moments import bias_correction, descent_gradients, update_first_moment, update_second_moment
+from ._scalars import Scalars
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
 __all__ = ["NAdam", "nadam_rule"]
@@ -20,21 +22,9 @@ __all__ = ["NAdam", "nadam_rule"]
 _SCHEDULE_BASE = 0.96
 
 
-def _momentum_schedule(ops: ListOps, exponents: list[Tensor], beta1: float) -> list[Tensor]:
-    """``beta1 * (1 - 0.5 * 0.96 ** e)`` for 0-dim tensors ``e``, in torch's order of operations."""
-    mus = ops.pow_base(_SCHEDULE_BASE, exponents)
-    ops.mul_(mus, 0.5)
-    ops.neg_(mus)
-    ops.add_(mus, 1.0)
-    ops.mul_(mus, beta1)
-    return mus
-
-
-def _one_minus(ops: ListOps, xs: list[Tensor]) -> list[Tensor]:
-    """``1 - x`` as new tensors (``-x + 1`` rounds exactly like ``1 - x``)."""
-    out = ops.neg(xs)
-    ops.add_(out, 1.0)
-    return out
+def _momentum(s: Scalars, steps: list[Any], beta1: float, momentum_decay: float) -> list[Any]:
+    """The momentum coefficient ``beta1 * (1 - 0.5 * 0.96 ** (t * psi))`` of each step count."""
+    return s.mul(s.one_minus(s.mul(s.power(_SCHEDULE_BASE, s.mul(steps, momentum_decay)), 0.5)), beta1)
 
 
 def nadam_rule(
@@ -64,70 +54,35 @@ def nadam_rule(
     0-dim tensors built from ``mu_product`` (``differentiable``, so autograd sees them); 0-dim
     tensors on the parameters' device throughout (``capturable``, so nothing syncs with the host).
     """
-    if maximize:
-        grads = ops.neg(grads)
+    grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay, lr=lr,
+                              decoupled=decoupled_weight_decay)
     ops.add_(step, 1)
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            ops.mul_(params, 1 - lr * weight_decay)
-        else:
-            grads = ops.add(grads, params, alpha=weight_decay)
 
-    if capturable:
-        exponent = ops.mul(step, momentum_decay)
-        mus: list[Any] = _momentum_schedule(ops, exponent, beta1)
-        exponent = ops.add(step, 1)
-        ops.mul_(exponent, momentum_decay)
-        mu_nexts: list[Any] = _momentum_schedule(ops, exponent, beta1)
-        bias_correction2: list[Any] = _one_minus(ops, ops.pow_base(beta2, step))
-    else:
-        steps_now = [scalar_value(t) for t in step]
-        mus = [beta1 * (1.0 - 0.5 * _SCHEDULE_BASE ** (t * momentum_decay)) for t in steps_now]
-        mu_nexts = [beta1 * (1.0 - 0.5 * _SCHEDULE_BASE ** ((t + 1) * momentum_decay)) for t in steps_now]
-        bias_correction2 = [1 - beta2**t for t in steps_now]
-
+    schedule = Scalars(ops, on_device=capturable)
+    t = schedule.counters(step)
+    mu = _momentum(schedule, t, beta1, momentum_decay)
+    mu_next = _momentum(schedule, schedule.add(t, 1), beta1, momentum_decay)
     # mu_product holds prod_{i <= t} mu_i; it stays in its own (scalar) dtype, as in torch.
-    ops.mul_(mu_product, mus)
+    ops.mul_(mu_product, mu)
 
-    ops.lerp_(exp_avg, grads, 1 - beta1)
-    ops.mul_(exp_avg_sq, beta2)
-    ops.addcmul_(exp_avg_sq, grads, grads, value=1 - beta2)
-
-    denom = ops.div(exp_avg_sq, bias_correction2)
+    update_first_moment(ops, exp_avg, grads, beta1)
+    update_second_moment(ops, exp_avg_sq, grads, beta2)
+    denom = ops.div(exp_avg_sq, bias_correction(schedule, beta2, t))
     if differentiable:
         denom = ops.sqrt(denom)  # sqrt's backward reads its output: no in-place update of it
     else:
         ops.sqrt_(denom)
     ops.add_(denom, eps)
 
-    if capturable or differentiable:
-        # Step sizes as 0-dim tensors: -lr (1 - mu_t) / (1 - prod_t) for the gradient and
-        # -lr mu_{t+1} / (1 - prod_t mu_{t+1}) for the momentum.
-        product_next = ops.mul(mu_product, mu_nexts)
-        if capturable:
-            grad_size = _one_minus(ops, mus)
-            ops.mul_(grad_size, -lr)
-            ops.div_(grad_size, _one_minus(ops, mu_product))
-            avg_size = ops.mul(mu_nexts, -lr)
-            ops.div_(avg_size, _one_minus(ops, product_next))
-        else:
-            # A number over a tensor is the tensor's reciprocal times the number in torch.
-            inverse = _one_minus(ops, mu_product)
-            ops.reciprocal_(inverse)
-            grad_size = ops.mul(inverse, [-lr * (1.0 - mu) for mu in mus])
-            inverse_next = _one_minus(ops, product_next)
-            ops.reciprocal_(inverse_next)
-            avg_size = ops.mul(inverse_next, [-lr * mu_next for mu_next in mu_nexts])
-        ops.addcdiv_(params, ops.mul(grads, grad_size), denom)
-        ops.addcdiv_(params, ops.mul(exp_avg, avg_size), denom)
-    else:
-        products = [scalar_value(m) for m in mu_product]
-        # With a Tensor lr these are 0-dim tensors first (torch's for-loop rounds them in lr's
-        # dtype), then numbers for the kernels.
-        grad_sizes = [scalar_value(-lr * (1.0 - mu) / (1.0 - prod)) for mu, prod in zip(mus, products)]
-        avg_sizes = [scalar_value((-lr * mu_next) / (1.0 - prod * mu_next)) for mu_next, prod in zip(mu_nexts, products)]
-        ops.addcdiv_(params, grads, denom, grad_sizes)
-        ops.addcdiv_(params, exp_avg, denom, avg_sizes)
+    # Step sizes -lr (1 - mu_t) / (1 - prod_t) for the gradient and -lr mu_{t+1} / (1 - prod_t
+    # mu_{t+1}) for the momentum; 0-dim tensors from mu_product where autograd or a captured graph
+    # must see them.
+    sizes = Scalars(ops, on_device=capturable or differentiable)
+    product = sizes.counters(mu_product)
+    grad_size = sizes.div(sizes.mul(sizes.one_minus(mu), -lr), sizes.one_minus(product))
+    avg_size = sizes.div(sizes.mul(mu_next, -lr), sizes.one_minus(sizes.mul(product, mu_next)))
+    sizes.addcdiv_(params, grads, denom, grad_size)
+    sizes.addcdiv_(params, exp_avg, denom, avg_size)
 
 
 _RULES = (

@@ -11,7 +11,9 @@ from torch import Tensor
 from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
-from ._executor import ListOps, scalar_value
+from ._executor import ListOps, select
+from ._moments import bias_correction, descent_gradients, update_first_moment, update_second_moment
+from ._scalars import Scalars
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
 __all__ = ["RAdam", "radam_rule"]
@@ -21,20 +23,10 @@ __all__ = ["RAdam", "radam_rule"]
 _RHO_THRESHOLD = 5.0
 
 
-def _rectification(rho_t: Any, rho_inf: float) -> Any:
-    """``sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))`` for a number."""
-    return ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
-
-
-def _one_minus(ops: ListOps, xs: list[Tensor]) -> list[Tensor]:
-    """``1 - x`` as new tensors (``-x + 1`` rounds exactly like ``1 - x``)."""
-    out = ops.neg(xs)
-    ops.add_(out, 1.0)
-    return out
-
-
-def _pick(items: list[Any], indices: list[int]) -> list[Any]:
-    return [items[i] for i in indices]
+def _rectification(s: Scalars, rho_t: list[Any], rho_inf: float) -> list[Any]:
+    """``sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))``."""
+    numerator = s.mul(s.mul(s.add(rho_t, -4.0), s.add(rho_t, -2.0)), rho_inf)
+    return s.sqrt(s.div(numerator, s.mul(rho_t, (rho_inf - 4) * (rho_inf - 2))))
 
 
 def radam_rule(
@@ -60,65 +52,40 @@ def radam_rule(
     rectification is decided per parameter on the host; with it, everything stays in 0-dim
     tensors on the device and the choice is a ``where``.
     """
-    if maximize:
-        grads = ops.neg(grads)
+    grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay, lr=lr,
+                              decoupled=decoupled_weight_decay)
     ops.add_(step, 1)
-    if weight_decay != 0:
-        if decoupled_weight_decay:
-            ops.mul_(params, 1 - lr * weight_decay)
-        else:
-            grads = ops.add(grads, params, alpha=weight_decay)
+    update_first_moment(ops, exp_avg, grads, beta1)
+    update_second_moment(ops, exp_avg_sq, grads, beta2)
 
-    ops.lerp_(exp_avg, grads, 1 - beta1)
-    ops.mul_(exp_avg_sq, beta2)
-    ops.addcmul_(exp_avg_sq, grads, grads, value=1 - beta2)
-
-    # The longest possible simple moving average the exponential one approximates.
+    s = Scalars(ops, on_device=capturable)
+    t = s.counters(step)
+    beta2_power = s.power(beta2, t)
+    bias_correction2 = s.one_minus(beta2_power)
+    # The longest possible simple moving average the exponential one approximates, and the
+    # length of the one approximated now: rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t).
     rho_inf = 2 / (1 - beta2) - 1
+    rho_t = s.add(s.neg(s.div(s.mul(s.mul(t, 2), beta2_power), bias_correction2)), rho_inf)
 
-    if capturable:
-        bias_correction1 = _one_minus(ops, ops.pow_base(beta1, step))
-        beta2_power = ops.pow_base(beta2, step)
-        bias_correction2 = _one_minus(ops, beta2_power)
-        update = ops.div(exp_avg, bias_correction1)
-        ops.mul_(update, lr)
-        # rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)
-        rho_t = ops.mul(step, 2)
-        ops.mul_(rho_t, beta2_power)
-        ops.div_(rho_t, bias_correction2)
-        ops.neg_(rho_t)
-        ops.add_(rho_t, rho_inf)
-        rect = ops.add(rho_t, -4.0)
-        ops.mul_(rect, ops.add(rho_t, -2.0))
-        ops.mul_(rect, rho_inf)
-        ops.div_(rect, ops.mul(rho_t, (rho_inf - 4) * (rho_inf - 2)))
-        ops.sqrt_(rect)  # NaN while rho_t < 4; `where` below never selects it then
-        denom = ops.sqrt(exp_avg_sq)
-        ops.add_(denom, eps)
-        adaptive = ops.div(ops.sqrt(bias_correction2), denom)
-        factor = ops.where(ops.gt(rho_t, _RHO_THRESHOLD), ops.mul(rect, adaptive), 1.0)
-        ops.mul_(update, factor)
-        ops.add_(params, update, alpha=-1.0)
-        return
-
-    steps_now = [scalar_value(t) for t in step]
-    bias_correction1 = [1 - beta1**t for t in steps_now]
-    bias_correction2 = [1 - beta2**t for t in steps_now]
-    rho_t = [rho_inf - 2 * t * (beta2**t) / bc2 for t, bc2 in zip(steps_now, bias_correction2)]
-
-    update = ops.div(exp_avg, bias_correction1)
+    update = ops.div(exp_avg, bias_correction(s, beta1, t))
     ops.mul_(update, lr)
-    rectified = [i for i, rho in enumerate(rho_t) if rho > _RHO_THRESHOLD]
-    if rectified:
-        # Adaptive part: sqrt(1 - beta2^t) / (sqrt(v_t) + eps), computed like torch's for-loop
-        # (a number over a tensor is the tensor's reciprocal times the number).
-        denom = ops.sqrt(_pick(exp_avg_sq, rectified))
+    # Rectified Adam steps where rho_t > 5: chosen per parameter on the host (as torch's for-loop
+    # does), or, on the device, by a `where` over all of them (the rectification is NaN while
+    # rho_t < 4, where it is never selected).
+    chosen = list(range(len(params))) if capturable else [i for i, rho in enumerate(rho_t) if rho > _RHO_THRESHOLD]
+    if chosen:
+        denom = ops.sqrt(select(exp_avg_sq, chosen))
         ops.add_(denom, eps)
-        ops.reciprocal_(denom)
-        adaptive = ops.mul(denom, [bias_correction2[i] ** 0.5 for i in rectified])
-        chosen = _pick(update, rectified)
-        ops.mul_(chosen, adaptive)
-        ops.mul_(chosen, [_rectification(rho_t[i], rho_inf) for i in rectified])
+        # sqrt(1 - beta2^t) / (sqrt(v_t) + eps); a number over a tensor, as in torch's for-loop.
+        adaptive = s.div(s.sqrt(select(bias_correction2, chosen)), denom)
+        rectification = _rectification(s, select(rho_t, chosen), rho_inf)
+        if capturable:
+            factors = ops.mul(rectification, adaptive)
+            ops.mul_(update, [torch.where(rho > _RHO_THRESHOLD, f, 1.0) for rho, f in zip(rho_t, factors)])
+        else:
+            rectified = select(update, chosen)
+            ops.mul_(rectified, adaptive)
+            ops.mul_(rectified, rectification)
     ops.add_(params, update, alpha=-1.0)
 
 

@@ -12,6 +12,7 @@ from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps, scalar_value
+from ._moments import descent_gradients, update_first_moment, update_second_moment
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
 __all__ = ["RMSprop", "rmsprop_rule"]
@@ -36,17 +37,12 @@ def rmsprop_rule(
     capturable: bool,
 ) -> None:
     """The RMSprop update over lists of tensors (see :class:`RMSprop` for the math)."""
-    if maximize:
-        grads = ops.neg(grads)
+    grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay)
     ops.add_(step, 1)
-    if weight_decay != 0:
-        grads = ops.add(grads, params, alpha=weight_decay)
-
-    ops.mul_(square_avg, alpha)
-    ops.addcmul_(square_avg, grads, grads, value=1 - alpha)
+    update_second_moment(ops, square_avg, grads, alpha)
     if centered:
         assert grad_avg is not None
-        ops.lerp_(grad_avg, grads, 1 - alpha)
+        update_first_moment(ops, grad_avg, grads, alpha)
         # The variance estimate E[g^2] - E[g]^2 instead of the raw second moment.
         avg = ops.clone(square_avg)
         ops.addcmul_(avg, grad_avg, grad_avg, value=-1)

@@ -44,18 +44,21 @@ def rprop_rule(
     # `prev` is overwritten below.
     factors = ops.mul(prev, grads)
     ops.sign_(factors)
-    # sign(x) -> etaplus, etaminus or 1. (torch's sign of NaN is 0, so a NaN gradient element
-    # counts as "no information": no move, no change of its step size.)
-    ops.masked_fill_(factors, ops.gt(factors, 0), etaplus)
-    ops.masked_fill_(factors, ops.lt(factors, 0), etaminus)
-    ops.masked_fill_(factors, ops.eq(factors, 0), 1)
+    # sign(x) -> etaplus, etaminus or 1, tensor by tensor (no foreach kernel selects). (torch's
+    # sign of NaN is 0, so a NaN gradient element counts as "no information": no move, no
+    # change of its step size.)
+    for factor in factors:
+        factor.masked_fill_(factor > 0, etaplus)
+        factor.masked_fill_(factor < 0, etaminus)
+        factor.masked_fill_(factor == 0, 1)
 
     ops.mul_(step_size, factors)
     ops.clamp_(step_size, step_size_min, step_size_max)
 
     # `prev` takes this step's gradient, zeroed where the sign flipped; its sign is the move.
     ops.copy_(prev, grads)
-    ops.masked_fill_(prev, ops.eq(factors, etaminus), 0)
+    for kept, factor in zip(prev, factors):
+        kept.masked_fill_(factor == etaminus, 0)
     ops.addcmul_(params, ops.sign(prev), step_size, value=-1)
 
 

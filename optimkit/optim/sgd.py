@@ -10,14 +10,11 @@ from torch import Tensor
 from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
-from ._executor import ListOps, execute_fused
+from ._executor import ListOps, execute_fused, select
+from ._moments import descent_gradients
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["SGD", "sgd_rule"]
-
-
-def _pick(items: list[Any], flags: list[bool], wanted: bool) -> list[Any]:
-    return [item for item, flag in zip(items, flags) if flag == wanted]
 
 
 def sgd_rule(
@@ -35,21 +32,17 @@ def sgd_rule(
     maximize: bool,
 ) -> None:
     """The SGD update over lists of tensors (see :class:`SGD` for the math)."""
-    if maximize:
-        grads = ops.neg(grads)
-    if isinstance(weight_decay, Tensor) and weight_decay.requires_grad:
-        # A Tensor weight decay that autograd tracks cannot be an `alpha` (a Python number).
-        grads = ops.add(grads, ops.mul(params, weight_decay))
-    elif weight_decay != 0:
-        grads = ops.add(grads, params, alpha=weight_decay)
+    grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay)
     if momentum != 0:
         assert momentum_buffer is not None and first_step is not None
         # On its first step a buffer becomes a copy of the gradient, undampened (torch's rule).
-        ops.copy_(_pick(momentum_buffer, first_step, True), _pick(grads, first_step, True))
-        running = _pick(momentum_buffer, first_step, False)
-        if running:
+        new = [i for i, first in enumerate(first_step) if first]
+        ops.copy_(select(momentum_buffer, new), select(grads, new))
+        old = [i for i, first in enumerate(first_step) if not first]
+        if old:
+            running = select(momentum_buffer, old)
             ops.mul_(running, momentum)
-            ops.add_(running, _pick(grads, first_step, False), alpha=1 - dampening)
+            ops.add_(running, select(grads, old), alpha=1 - dampening)
         grads = ops.add(grads, momentum_buffer, alpha=momentum) if nesterov else momentum_buffer
     if isinstance(lr, Tensor) and (lr.requires_grad or torch.compiler.is_compiling()):
         ops.add_(params, ops.mul(grads, -lr))

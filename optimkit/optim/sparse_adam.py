@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -12,6 +11,9 @@ from . import _validation as v
 from ._declaration import NOT_FILLED, register
 from ._docs import args_doc
 from ._executor import ListOps
+from ._moments import bias_correction
+from ._scalars import Scalars
+from ._sparse import add_at_, values_at
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["SparseAdam", "sparse_adam_rule"]
@@ -40,8 +42,8 @@ def sparse_adam_rule(
     if maximize:
         grads = ops.neg(grads)
     # The update is not linear in the gradient, so duplicate indices must be summed first.
-    grads = ops.coalesce(grads)
-    values = ops.sparse_values(grads)
+    grads = [g.coalesce() for g in grads]
+    values = [g._values() for g in grads]
     # A gradient that stores nothing leaves its parameter and moments alone (its step still counts).
     keep = [index for index, value in enumerate(values) if value.numel() > 0]
     if len(keep) != len(values):
@@ -52,15 +54,17 @@ def sparse_adam_rule(
         return
 
     # m <- m + (1 - beta1) (g - m), and v likewise with g^2, at the stored indices only.
-    old_avg = ops.sparse_mask(exp_avg, grads)
+    old_avg = [values_at(m, g) for m, g in zip(exp_avg, grads)]
     avg_change = ops.add(values, old_avg, alpha=-1)
     ops.mul_(avg_change, 1 - beta1)
-    ops.sparse_add_(exp_avg, grads, avg_change)
-    old_avg_sq = ops.sparse_mask(exp_avg_sq, grads)
+    for m, g, change in zip(exp_avg, grads, avg_change):
+        add_at_(m, g, change)
+    old_avg_sq = [values_at(v, g) for v, g in zip(exp_avg_sq, grads)]
     avg_sq_change = ops.mul(values, values)
     ops.sub_(avg_sq_change, old_avg_sq)
     ops.mul_(avg_sq_change, 1 - beta2)
-    ops.sparse_add_(exp_avg_sq, grads, avg_sq_change)
+    for v, g, change in zip(exp_avg_sq, grads, avg_sq_change):
+        add_at_(v, g, change)
 
     # The new moments at those indices, rebuilt from the changes in place (no second lookup).
     numerator = avg_change
@@ -70,10 +74,13 @@ def sparse_adam_rule(
     ops.sqrt_(denominator)
     ops.add_(denominator, eps)
 
-    step_sizes = [lr * math.sqrt(1 - beta2**t) / (1 - beta1**t) for t in step]
+    # lr sqrt(1 - beta2^t) / (1 - beta1^t), with Python numbers (`step` is a Python int here).
+    s = Scalars(ops, on_device=False)
+    step_sizes = s.div(s.mul(lr, s.sqrt(bias_correction(s, beta2, step))), bias_correction(s, beta1, step))
     ops.div_(numerator, denominator)
     ops.mul_(numerator, [-s for s in step_sizes])
-    ops.sparse_add_(params, grads, numerator)
+    for p, g, change in zip(params, grads, numerator):
+        add_at_(p, g, change)
 
 
 _RULES = (

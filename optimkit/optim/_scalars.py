@@ -1,0 +1,141 @@
+r"""Per-parameter scalars (bias corrections, step sizes) written once, held as numbers or tensors.
+
+Many rules compute a few scalars per parameter from its ``step`` counter: Adam's bias corrections
+:math:`1 - \beta^t`, NAdam's momentum schedule, RAdam's :math:`\rho_t`. torch computes them two
+ways: as Python numbers read from the counter (the default, one host sync per parameter and no
+kernel), or as 0-dim tensors on the counter's device (``capturable``, so a CUDA graph can replay
+the step; ``differentiable``, so autograd sees them). :class:`Scalars` lets a rule write each
+formula once and choose the representation by one flag:
+
+* :meth:`Scalars.counters` reads the counters as numbers, or keeps them as tensors;
+* every other method dispatches on its operands: where one of them is a list of tensors, it runs
+  as list operations (``ops``, so as one ``torch._foreach_*`` call per operation on a bucket),
+  otherwise as Python arithmetic. A Python number over a tensor is the tensor's reciprocal times
+  the number, as torch evaluates ``lr / bias_correction``.
+
+Operands are a list with one entry per parameter, or one value for all of them (a number, or a
+0-dim tensor such as a Tensor ``lr``).
+
+Example:
+    >>> import torch
+    >>> from optimkit.optim._executor import LoopOps
+    >>> steps = [torch.tensor(1.0), torch.tensor(2.0)]
+    >>> for on_device in (False, True):
+    ...     s = Scalars(LoopOps(), on_device=on_device)
+    ...     t = s.counters(steps)
+    ...     print(s.div(-0.1, s.one_minus(s.power(0.5, t))))  # Adam's step size -lr / (1 - beta1^t)
+    [-0.2, -0.13333333333333333]
+    [tensor(-0.2000), tensor(-0.1333)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import Tensor
+
+from ._executor import ListOps, scalar_value
+
+__all__ = ["Scalars"]
+
+
+def _is_tensors(value: Any) -> bool:
+    return isinstance(value, list) and len(value) > 0 and isinstance(value[0], Tensor)
+
+
+def _python(fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
+    """``fn`` element by element, a list or one value on either side."""
+    if isinstance(a, list):
+        return [fn(x, y) for x, y in zip(a, b)] if isinstance(b, list) else [fn(x, b) for x in a]
+    return [fn(a, y) for y in b] if isinstance(b, list) else fn(a, b)
+
+
+class Scalars:
+    """Arithmetic on per-parameter scalars, as Python numbers or as 0-dim tensors.
+
+    Args:
+        ops: the list operations of the rule, used where an operand is a list of tensors.
+        on_device: keep the counters as 0-dim tensors (capturable or differentiable steps);
+            otherwise they are read as Python numbers.
+    """
+
+    def __init__(self, ops: ListOps, *, on_device: bool) -> None:
+        self.ops = ops
+        self.on_device = on_device
+
+    def counters(self, tensors: list[Tensor]) -> list[Any]:
+        """The counters (``step``, ``mu_product``) as this strategy holds them."""
+        return list(tensors) if self.on_device else [scalar_value(t) for t in tensors]
+
+    def power(self, base: Any, exponents: list[Any]) -> list[Any]:
+        """``base ** e`` for each exponent."""
+        if _is_tensors(exponents):
+            return self.ops.pow_base(base, exponents)
+        return [base**e for e in exponents]
+
+    def add(self, a: Any, b: Any) -> Any:
+        if _is_tensors(a):
+            return self.ops.add(a, b)
+        if _is_tensors(b):
+            return self.ops.add(b, a)
+        return _python(lambda x, y: x + y, a, b)
+
+    def mul(self, a: Any, b: Any) -> Any:
+        if _is_tensors(a):
+            return self.ops.mul(a, b)
+        if _is_tensors(b):
+            return self.ops.mul(b, a)
+        return _python(lambda x, y: x * y, a, b)
+
+    def div(self, a: Any, b: Any) -> Any:
+        if _is_tensors(a):
+            return self.ops.div(a, b)
+        if _is_tensors(b):
+            if isinstance(a, Tensor):  # a Tensor hyperparameter (lr) over each tensor
+                return self.ops.div([a] * len(b), b)
+            # A number over a tensor: the tensor's reciprocal times the number, as torch does.
+            return self.ops.mul(self.ops.reciprocal(b), a)
+        return _python(lambda x, y: x / y, a, b)
+
+    def neg(self, a: Any) -> Any:
+        return self.ops.neg(a) if _is_tensors(a) else _python(lambda x, _: -x, a, None)
+
+    def one_minus(self, a: Any) -> Any:
+        """``1 - x`` (for tensors ``-x + 1``, which rounds exactly like ``1 - x``)."""
+        if not _is_tensors(a):
+            return _python(lambda x, _: 1 - x, a, None)
+        out = self.ops.neg(a)
+        self.ops.add_(out, 1.0)
+        return out
+
+    def sqrt(self, a: Any) -> Any:
+        return self.ops.sqrt(a) if _is_tensors(a) else _python(lambda x, _: x**0.5, a, None)
+
+    def pow(self, a: Any, exponent: float) -> Any:
+        return self.ops.pow(a, exponent) if _is_tensors(a) else _python(lambda x, e: x**e, a, exponent)
+
+    def reciprocal(self, a: Any) -> Any:
+        return self.ops.reciprocal(a) if _is_tensors(a) else _python(lambda x, _: 1 / x, a, None)
+
+    def clamp_min(self, a: Any, bound: float) -> Any:
+        return self.ops.clamp_min(a, bound) if _is_tensors(a) else _python(lambda x, b: max(x, b), a, bound)
+
+    # ------------------------------------------------------- applying per-parameter scalars
+    def addcdiv_(self, xs: list[Tensor], t1: list[Tensor], t2: list[Tensor], values: Any) -> None:
+        """``x += value * t1 / t2``. Numbers go to the kernel as its ``value``; 0-dim tensors kept
+        on the device (and a single Tensor value, as a Tensor ``lr``) scale ``t1`` first, as the
+        kernel cannot take them. Neither ``t1`` nor ``t2`` changes."""
+        if (self.on_device and _is_tensors(values)) or isinstance(values, Tensor):
+            self.ops.addcdiv_(xs, self.ops.mul(t1, values), t2)
+        elif isinstance(values, list):
+            self.ops.addcdiv_(xs, t1, t2, [scalar_value(v) for v in values])
+        else:
+            self.ops.addcdiv_(xs, t1, t2, scalar_value(values))
+
+    def add_scaled_(self, xs: list[Tensor], ys: list[Tensor], values: Any) -> None:
+        """``x += value * y`` with one value per tensor (kept on the device, or numbers)."""
+        if self.on_device and _is_tensors(values):
+            self.ops.addcmul_(xs, ys, values)
+        else:
+            self.ops.add_(xs, ys, alpha=[scalar_value(v) for v in values])
