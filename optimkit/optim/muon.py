@@ -13,6 +13,7 @@ from . import _validation as v
 from ._declaration import NOT_FILLED, register
 from ._docs import args_doc
 from ._executor import ListOps
+from ._moments import update_first_moment
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["Muon", "muon_rule", "newton_schulz", "adjusted_lr"]
@@ -24,38 +25,43 @@ NS_STEPS = 5
 EPS = 1e-7
 
 
-def newton_schulz(
-    ops: ListOps, matrices: list[Tensor], coefficients: tuple[float, float, float], steps: int, eps: float,
-) -> list[Tensor]:
-    """Approximately orthogonalise each matrix: map :math:`G = U S V^\\top` to about
+def newton_schulz(matrix: Tensor, coefficients: tuple[float, float, float], steps: int, eps: float) -> Tensor:
+    """Approximately orthogonalise ``matrix``: map :math:`G = U S V^\\top` to about
     :math:`U V^\\top`, in bfloat16.
 
-    Each matrix is scaled to Frobenius norm 1 (so its singular values lie in [0, 1]), then
+    The matrix is scaled to Frobenius norm 1 (so its singular values lie in [0, 1]), then
     ``steps`` times :math:`X \\leftarrow aX + (bA + cA^2)X` with :math:`A = XX^\\top`. The quintic
     :math:`a\\sigma + b\\sigma^3 + c\\sigma^5` pushes every singular value towards 1 (the default
     coefficients trade exact convergence for a steep slope at 0). A tall matrix is transposed
     first so that :math:`A` is the smaller Gram matrix.
 
-    Returns new bfloat16 tensors, except that a bfloat16 input is scaled in place and returned
+    Returns a new bfloat16 tensor, except that a bfloat16 input is scaled in place and returned
     (torch does the same).
+
+    Example:
+        >>> import torch
+        >>> g = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+        >>> o = newton_schulz(g, (3.4445, -4.7750, 2.0315), 5, 1e-7)
+        >>> o.dtype, o.shape, bool((torch.linalg.svdvals(o.float()) - 1).abs().max() < 0.5)
+        (torch.bfloat16, torch.Size([6, 4]), True)
     """
     if steps >= 100:
         raise ValueError("Number of steps must be less than 100 for computational efficiency")
-    if any(len(m.shape) != 2 for m in matrices):
+    if len(matrix.shape) != 2:
         raise ValueError("Input tensor gradient must be a 2D matrix")
     if len(coefficients) != 3:
         raise ValueError("Coefficients must be a tuple of exactly 3 values")
     a, b, c = coefficients
-    tall = [m.size(0) > m.size(1) for m in matrices]
-    xs = [x.T if flip else x for x, flip in zip(ops.to_dtype(matrices, torch.bfloat16), tall)]
-    norms = ops.norm(xs)
-    ops.clamp_min_(norms, eps)
-    ops.div_(xs, norms)
+    tall = matrix.size(0) > matrix.size(1)
+    x = matrix.to(torch.bfloat16)
+    if tall:
+        x = x.T
+    x.div_(torch.linalg.vector_norm(x).clamp_min_(eps))
     for _ in range(steps):
-        gram = ops.matmul(xs, [x.T for x in xs])
-        polynomial = ops.addmm(gram, gram, gram, beta=b, alpha=c)
-        xs = ops.addmm(xs, polynomial, xs, beta=a)
-    return [x.T if flip else x for x, flip in zip(xs, tall)]
+        gram = torch.matmul(x, x.T)
+        polynomial = torch.addmm(gram, gram, gram, beta=b, alpha=c)
+        x = torch.addmm(x, polynomial, x, beta=a)
+    return x.T if tall else x
 
 
 # How each ``adjust_lr_fn`` scales the learning rate of an ``A x B`` matrix.
@@ -95,12 +101,12 @@ def muon_rule(
     """The Muon update over lists of 2-D tensors (see :class:`Muon` for the math)."""
     if any(g.ndim != 2 for g in grads):
         raise ValueError("Param gradient must be a 2D matrix")
-    ops.lerp_(momentum_buffer, grads, 1 - momentum)
-    updates = ops.lerp(grads, momentum_buffer, momentum) if nesterov else momentum_buffer
-    updates = newton_schulz(ops, updates, ns_coefficients, ns_steps, eps)
-    scales = [-adjusted_lr(lr, adjust_lr_fn, p.shape) for p in params]
+    update_first_moment(ops, momentum_buffer, grads, momentum)
+    # The Nesterov look-ahead, then the orthogonalisation: per-matrix code (matrix products).
+    updates = [torch.lerp(g, m, momentum) for g, m in zip(grads, momentum_buffer)] if nesterov else momentum_buffer
+    orthogonal = [newton_schulz(u, ns_coefficients, ns_steps, eps) for u in updates]
     ops.mul_(params, 1 - lr * weight_decay)
-    ops.add_scaled_(params, updates, scales)
+    ops.add_(params, orthogonal, alpha=[-adjusted_lr(lr, adjust_lr_fn, p.shape) for p in params])
 
 
 _RULES = (
