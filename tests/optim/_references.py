@@ -1,4 +1,4 @@
-"""Plain reference implementations for the optimizers torch.optim does not have (Lamb, Lion).
+"""Plain reference implementations for the optimizers torch.optim does not have (AdaBelief, Lamb, Lion).
 
 They are the test oracle for those classes: each parameter is updated on its own with ordinary
 tensor arithmetic written straight from the papers' formulas, with none of optimkit's executor,
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["ReferenceLamb", "ReferenceLion"]
+__all__ = ["ReferenceAdaBelief", "ReferenceLamb", "ReferenceLion"]
 
 
 def _real(t: Tensor) -> Tensor:
@@ -88,3 +88,50 @@ class ReferenceLion(torch.optim.Optimizer):
                 direction = torch.sign(beta1 * m + (1 - beta1) * g)
                 w.copy_(w * (1 - lr * wd) - lr * direction)
                 m.copy_(beta2 * m + (1 - beta2) * g)
+
+
+class ReferenceAdaBelief(torch.optim.Optimizer):
+    """AdaBelief, Algorithm 2 of Zhuang et al. (2020), one parameter at a time:
+    m <- b1 m + (1 - b1) g; s <- b2 s + (1 - b2)(g - m)^2 + eps;
+    w <- w - lr / (1 - b1^t) * m / (sqrt(s / (1 - b2^t)) + eps), with AMSGrad on s and L2 or
+    decoupled weight decay."""
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-16, weight_decay: float = 0, amsgrad: bool = False, *,
+                 decoupled_weight_decay: bool = False, maximize: bool = False, foreach: bool | None = None,
+                 differentiable: bool = False) -> None:
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                                  "amsgrad": amsgrad, "decoupled_weight_decay": decoupled_weight_decay,
+                                  "maximize": maximize})
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> None:  # type: ignore[override]
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = torch.tensor(0.0)
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_var"] = torch.zeros_like(p)
+                    if group["amsgrad"]:
+                        state["max_exp_avg_var"] = torch.zeros_like(p)
+                w, m, s = _real(p), _real(state["exp_avg"]), _real(state["exp_avg_var"])
+                g = -_real(p.grad) if group["maximize"] else _real(p.grad)
+                if group["decoupled_weight_decay"]:
+                    w.mul_(1 - lr * wd)
+                else:
+                    g = g + wd * w
+                state["step"] += 1
+                t = float(state["step"])
+                m.copy_(beta1 * m + (1 - beta1) * g)
+                s.copy_(beta2 * s + (1 - beta2) * (g - m) ** 2 + eps)
+                if group["amsgrad"]:
+                    biggest = _real(state["max_exp_avg_var"])
+                    biggest.copy_(torch.maximum(biggest, s))
+                    s = biggest
+                denominator = (s / (1 - beta2**t)).sqrt() + eps
+                w.copy_(w - lr / (1 - beta1**t) * m / denominator)
