@@ -1,7 +1,10 @@
 """Cerebras' Adafactor (``cerebras.pytorch.optim.Adafactor``), the Hugging Face-style algorithm.
 
 The update rule is :func:`optimkit.optim._hf_adafactor.hf_adafactor_rule`, written once; this
-module only holds the class with Cerebras' signature and defaults.
+module only holds the class with Cerebras' signature and defaults. No :mod:`optimkit.optim` class
+runs that rule, so this one is written out rather than generated like the other Cerebras
+optimizers (:mod:`._facades`); like them, it is an optimkit optimizer registered as an
+implementation of the abstract Cerebras :class:`~optimkit.cerebras.optim.Optimizer`.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ import torch
 from torch import Tensor
 
 from optimkit.optim._hf_adafactor import __doc__ as _RULE_DOC
+from optimkit.optim import Optimizer as _OptimkitOptimizer
 from optimkit.optim._hf_adafactor import hf_adafactor_rule
 from optimkit.optim.optimizer import scalar_step_tensor
 from optimkit.registry import register_optimizer
 
-from .optimizer import Optimizer, ParamsT
+from .optimizer import Optimizer, ParamsT, initialize_state
 
 __all__ = ["Adafactor"]
 
@@ -29,9 +33,9 @@ __all__ = ["Adafactor"]
     supports_complex=False,
     namespace="cerebras",
 )
-class Adafactor(Optimizer):
+@Optimizer.register
+class Adafactor(_OptimkitOptimizer):
     _rule = staticmethod(hf_adafactor_rule)
-    _ENABLE_GLOBAL_STEP = True
     _supports_complex = False
 
     def __init__(
@@ -70,20 +74,9 @@ class Adafactor(Optimizer):
             "relative_step": relative_step,
             "warmup_init": warmup_init,
         }
+        # Cerebras builds Adafactor with its global step on, and creates the state at once.
         super().__init__(params, defaults, enable_global_step=True)
-
-    def preinitialize(self) -> None:
-        """Create ``step``, the second-moment factors (or full second moment) and, with ``beta1``,
-        ``exp_avg`` for every parameter."""
-        super(Optimizer, self).preinitialize()
-
-    def step(self, closure: Any = None) -> float | None:  # type: ignore[override]
-        """Perform one optimization step.
-
-        Args:
-            closure: re-evaluates the model and returns the loss; optional.
-        """
-        return super(Optimizer, self).step(closure)
+        initialize_state(self)
 
     def _check_param(self, group: dict[str, Any], p: Tensor) -> None:
         if torch.is_complex(p):

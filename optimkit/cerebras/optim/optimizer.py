@@ -5,59 +5,71 @@ Cerebras documents an abstract base class (a :class:`torch.optim.Optimizer` and 
 ``preinitialize()``, so that the whole training step, optimizer included, is one static graph from
 the first iteration on. :class:`optimkit.optim.Optimizer` already has everything this needs
 (``preinitialize``, ``state_names_to_sparsify``, ``increment_global_step``); this module adds the
-Cerebras contract on top:
+Cerebras contract on top, for optimizers written against it:
 
-* ``preinitialize`` and ``step`` are abstract for a class written directly against this base, as in
-  Cerebras' documentation; classes that mix in an optimkit algorithm inherit optimkit's generic
-  implementations;
-* the state is created when the optimizer is constructed (Cerebras' base calls ``preinitialize``
-  from its constructor), including the per-parameter global step when ``enable_global_step``;
-* ``_ENABLE_GLOBAL_STEP`` lets a facade switch the global step on whatever its optimkit parent
-  passes to this constructor.
+* ``preinitialize`` and ``step`` are abstract, as in Cerebras' documentation;
+* the constructor creates the state (:func:`initialize_state`), at its end, as Cerebras' base
+  does: ``preinitialize()``, then the per-parameter global step when ``enable_global_step``.
+
+The optimizers of this package (:class:`~optimkit.cerebras.optim.AdamW`, ...) are not written
+against it: they run an optimkit algorithm, whose ``step`` and ``preinitialize`` are concrete.
+They are *registered* as implementations of :class:`Optimizer` (``isinstance`` and ``issubclass``
+hold, through :meth:`abc.ABCMeta.register`) instead of inheriting its abstract stubs, and their
+constructors call :func:`initialize_state` once they have set every option.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 
 from optimkit.optim import Optimizer as _OptimkitOptimizer
 from optimkit.optim.optimizer import GLOBAL_STEP_KEY, ParamsT
 
-__all__ = ["Optimizer", "ParamsT"]
-
-# The methods Cerebras declares abstract on its base class.
-_ABSTRACT = ("preinitialize", "step")
+__all__ = ["Optimizer", "ParamsT", "initialize_state"]
 
 
-class _PreinitializingMeta(abc.ABCMeta):
-    """Runs ``preinitialize()`` once the whole constructor chain has finished.
+def initialize_state(optimizer: _OptimkitOptimizer) -> None:
+    """Create the whole state of ``optimizer`` now: ``preinitialize()``, then a float32 global step
+    of 0 for every parameter that lacks one when ``enable_global_step`` is on.
 
-    Cerebras' base calls it from its own ``__init__``; here the optimkit parent of a facade is still
-    in the middle of its constructor at that point (the options the state depends on may not be
-    set yet), so the call waits until the object is complete.
+    What Cerebras' base does at the end of its constructor; a constructor calls it once every
+    option its ``preinitialize`` reads is set.
+
+    Example:
+        >>> import torch
+        >>> from optimkit.optim import Adam
+        >>> from optimkit.cerebras.optim.optimizer import initialize_state
+        >>> w = torch.nn.Parameter(torch.zeros(2))
+        >>> opt = Adam([w])
+        >>> opt.enable_global_step = True
+        >>> initialize_state(opt)
+        >>> sorted(opt.state[w])
+        ['exp_avg', 'exp_avg_sq', 'global_step', 'step']
     """
+    optimizer.preinitialize()
+    if optimizer.enable_global_step:
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                optimizer.state[p].setdefault(GLOBAL_STEP_KEY, torch.zeros((), dtype=torch.float32, device=p.device))
 
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        optimizer = super().__call__(*args, **kwargs)
-        optimizer._preinitialize_on_construction()
-        return optimizer
 
-
-class Optimizer(_OptimkitOptimizer, abc.ABC, metaclass=_PreinitializingMeta):
+class Optimizer(_OptimkitOptimizer, abc.ABC):
     """Abstract base of the Cerebras optimizers (``cerebras.pytorch.optim.Optimizer``).
 
     A subclass creates every per-parameter state in ``preinitialize()`` and only updates it in
-    ``step()``; the constructor calls ``preinitialize()``, so no state appears during training.
-    With ``enable_global_step=True`` each parameter also gets a float32 step counter
-    (``state[p]["global_step"]``), which ``step()`` advances with :meth:`increment_global_step`.
+    ``step()``; the constructor calls ``preinitialize()`` (at its end, as Cerebras' base does), so
+    no state appears during training. With ``enable_global_step=True`` each parameter also gets a
+    float32 step counter (``state[p]["global_step"]``), which ``step()`` advances with
+    :meth:`increment_global_step`.
 
-    The Cerebras optimizers of this package (:class:`~optimkit.cerebras.optim.AdamW`, ...) subclass
-    both an :mod:`optimkit.optim` algorithm and this class, and so inherit optimkit's generic
-    ``preinitialize`` and ``step``.
+    The optimizers of this package (:class:`~optimkit.cerebras.optim.AdamW`, ...) count as
+    instances (``isinstance(opt, Optimizer)``) without inheriting from it: they run an
+    :mod:`optimkit.optim` algorithm, with optimkit's generic ``preinitialize`` and ``step``, and
+    are registered as implementations of this class.
 
     Args:
         params: tensors, or dicts defining parameter groups, as for any torch optimizer.
@@ -101,31 +113,11 @@ class Optimizer(_OptimkitOptimizer, abc.ABC, metaclass=_PreinitializingMeta):
         True True
     """
 
-    # Facades set this to turn the global step on, as the Cerebras class of the same name does.
-    _ENABLE_GLOBAL_STEP: ClassVar[bool] = False
-
     def __init__(self, params: ParamsT, defaults: dict[str, Any], enable_global_step: bool = False) -> None:
-        super().__init__(params, defaults, enable_global_step=enable_global_step or self._ENABLE_GLOBAL_STEP)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        # In a facade such as `class AdamW(optimkit.optim.AdamW, Optimizer)` this class comes
-        # before optimkit's base in the MRO, so its abstract stubs would hide optimkit's generic
-        # `step`/`preinitialize`. When an optimkit algorithm precedes this class, bind those
-        # generic methods on the subclass itself (ABCMeta computes abstractness afterwards).
-        mro = cls.__mro__
-        ahead = mro[1:mro.index(Optimizer)]
-        if any(issubclass(klass, _OptimkitOptimizer) and not issubclass(klass, Optimizer) for klass in ahead):
-            for name in _ABSTRACT:
-                if getattr(cls, name) is getattr(Optimizer, name):
-                    setattr(cls, name, getattr(_OptimkitOptimizer, name))
-
-    def _preinitialize_on_construction(self) -> None:
-        self.preinitialize()
-        if self.enable_global_step:
-            for group in self.param_groups:
-                for p in group["params"]:
-                    self.state[p].setdefault(GLOBAL_STEP_KEY, torch.zeros((), dtype=torch.float32, device=p.device))
+        super().__init__(params, defaults, enable_global_step=enable_global_step)
+        # As in Cerebras' base: the state exists once the base constructor returns, so whatever
+        # `preinitialize` reads must be set before calling it (typically: in `defaults`).
+        initialize_state(self)
 
     @abc.abstractmethod
     def preinitialize(self) -> None:
