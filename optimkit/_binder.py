@@ -305,7 +305,8 @@ def _arguments(target: Callable[..., Any]) -> tuple[_Argument, ...]:
     """The named arguments of ``target`` (a class: its ``__init__`` after ``self``), with their
     annotations resolved."""
     if isinstance(target, type):
-        # Not inspect.signature(cls): a metaclass __call__ (Cerebras' optimizers) hides __init__.
+        # The constructor's own signature, not inspect.signature(cls): a class may define
+        # __new__ or a metaclass __call__ with another signature than the arguments it binds.
         function: Any = target.__init__
         parameters = list(inspect.signature(function).parameters.values())[1:]
     else:

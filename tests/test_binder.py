@@ -85,7 +85,7 @@ def test_skip_consumed_aliases_legacy_and_wording() -> None:
 
 
 def test_a_class_is_bound_by_its_constructor_without_self() -> None:
-    # Cerebras' optimizers have a metaclass __call__ that hides __init__ from inspect.signature(cls).
+    # A generated Cerebras facade: bound through its constructor's signature, `self` left out.
     from optimkit.cerebras.optim import SGD
 
     assert bind(SGD, {"lr": "1e-2", "nesterov": "true"}, skip=("params",)) == {"lr": 0.01, "nesterov": True}
