@@ -433,13 +433,18 @@ def execute(
     else:
         ops = LoopOps(differentiable)
         groups = [[index] for index in range(len(params))]
+    # Real parameters (the usual case) have real gradients and state: no views to make, which
+    # keeps the per-parameter loop free of work it does not need.
+    any_complex = any(p.is_complex() for p in params)
     for indices in groups:
+        bucket_params = [params[i] for i in indices]
         bucket_grads = [grads[i] for i in indices]
         bucket_lists = {name: [values[i] for i in indices] for name, values in per_param.items()}
-        keep = _sparse_positions(bucket_grads, *bucket_lists.values())
-        bucket_params = _real_views([params[i] for i in indices], keep)
-        bucket_grads = _real_views(bucket_grads, keep)
-        bucket_lists = {name: _real_views(values, keep) for name, values in bucket_lists.items()}
+        if any_complex:
+            keep = _sparse_positions(bucket_grads, *bucket_lists.values())
+            bucket_params = _real_views(bucket_params, keep)
+            bucket_grads = _real_views(bucket_grads, keep)
+            bucket_lists = {name: _real_views(values, keep) for name, values in bucket_lists.items()}
         rule(ops, bucket_params, bucket_grads, **bucket_lists, **hyperparameters)
 
 

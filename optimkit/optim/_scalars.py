@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -41,14 +42,20 @@ __all__ = ["Scalars"]
 
 
 def _is_tensors(value: Any) -> bool:
-    return isinstance(value, list) and len(value) > 0 and isinstance(value[0], Tensor)
+    # On the hot path of every per-tensor step: exact type checks first, cheapest test first.
+    return type(value) is list and len(value) > 0 and isinstance(value[0], Tensor)
 
 
 def _python(fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
     """``fn`` element by element, a list or one value on either side."""
-    if isinstance(a, list):
-        return [fn(x, y) for x, y in zip(a, b)] if isinstance(b, list) else [fn(x, b) for x in a]
-    return [fn(a, y) for y in b] if isinstance(b, list) else fn(a, b)
+    if type(a) is list:
+        return [fn(x, y) for x, y in zip(a, b)] if type(b) is list else [fn(x, b) for x in a]
+    return [fn(a, y) for y in b] if type(b) is list else fn(a, b)
+
+
+def _unary(fn: Callable[[Any], Any], a: Any) -> Any:
+    """``fn`` on one value or on each value of a list."""
+    return [fn(x) for x in a] if type(a) is list else fn(a)
 
 
 class Scalars:
@@ -79,14 +86,14 @@ class Scalars:
             return self.ops.add(a, b)
         if _is_tensors(b):
             return self.ops.add(b, a)
-        return _python(lambda x, y: x + y, a, b)
+        return _python(operator.add, a, b)
 
     def mul(self, a: Any, b: Any) -> Any:
         if _is_tensors(a):
             return self.ops.mul(a, b)
         if _is_tensors(b):
             return self.ops.mul(b, a)
-        return _python(lambda x, y: x * y, a, b)
+        return _python(operator.mul, a, b)
 
     def div(self, a: Any, b: Any) -> Any:
         if _is_tensors(a):
@@ -96,27 +103,27 @@ class Scalars:
                 return self.ops.div([a] * len(b), b)
             # A number over a tensor: the tensor's reciprocal times the number, as torch does.
             return self.ops.mul(self.ops.reciprocal(b), a)
-        return _python(lambda x, y: x / y, a, b)
+        return _python(operator.truediv, a, b)
 
     def neg(self, a: Any) -> Any:
-        return self.ops.neg(a) if _is_tensors(a) else _python(lambda x, _: -x, a, None)
+        return self.ops.neg(a) if _is_tensors(a) else _unary(operator.neg, a)
 
     def one_minus(self, a: Any) -> Any:
         """``1 - x`` (for tensors ``-x + 1``, which rounds exactly like ``1 - x``)."""
         if not _is_tensors(a):
-            return _python(lambda x, _: 1 - x, a, None)
+            return [1 - x for x in a] if type(a) is list else 1 - a
         out = self.ops.neg(a)
         self.ops.add_(out, 1.0)
         return out
 
     def sqrt(self, a: Any) -> Any:
-        return self.ops.sqrt(a) if _is_tensors(a) else _python(lambda x, _: x**0.5, a, None)
+        return self.ops.sqrt(a) if _is_tensors(a) else _unary(lambda x: x**0.5, a)  # x ** 0.5, not math.sqrt: the same rounding as torch
 
     def pow(self, a: Any, exponent: float) -> Any:
-        return self.ops.pow(a, exponent) if _is_tensors(a) else _python(lambda x, e: x**e, a, exponent)
+        return self.ops.pow(a, exponent) if _is_tensors(a) else _python(operator.pow, a, exponent)
 
     def reciprocal(self, a: Any) -> Any:
-        return self.ops.reciprocal(a) if _is_tensors(a) else _python(lambda x, _: 1 / x, a, None)
+        return self.ops.reciprocal(a) if _is_tensors(a) else _unary(lambda x: 1 / x, a)
 
     def clamp_min(self, a: Any, bound: float) -> Any:
         return self.ops.clamp_min(a, bound) if _is_tensors(a) else _python(lambda x, b: max(x, b), a, bound)
