@@ -1,0 +1,71 @@
+"""Smoke test of benchmarks/step_bench.py: it runs end to end and writes the JSON it promises.
+
+No speed assertions: the numbers of a smoke run are meaningless.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "step_bench.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("optimkit_step_bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["optimkit_step_bench"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_step_bench_smoke(tmp_path: Path, capsys) -> None:
+    bench = _load()
+    threads = torch.get_num_threads()
+    out = tmp_path / "results.json"
+    returned = bench.main(["--smoke", "--layouts", "c", "--optimizers", "adam", "--repeats", "1",
+                           "--threads", "1", "--no-compile", "--json", str(out)])
+    assert torch.get_num_threads() == threads  # restored
+    printed = capsys.readouterr().out
+    assert "roofline" in printed and "scheduler.step()" in printed
+
+    results = json.loads(out.read_text())
+    assert set(results) >= {"meta", "roofline", "steps", "layouts", "schedulers", "compile"}
+    assert results["meta"]["scale"] == "smoke" and results["meta"]["repeats"] == 1
+    assert results["compile"] == {"skipped": "--no-compile"}
+    assert results["roofline"]["gbps"] > 0 and results["roofline"]["median_ms"] > 0
+
+    (row,) = results["steps"]
+    assert (row["layout"], row["optimizer"]) == ("c", "adam")
+    assert row["state_tensors"] == 2 and row["min_bytes"] == 7 * row["numel"] * 4
+    assert {"optimkit-default", "optimkit-foreach", "torch-default", "torch-foreach"} <= set(row["variants"])
+    for name, variant in row["variants"].items():
+        assert variant["median_ms"] > 0 and variant["min_ms"] > 0 and variant["gbps"] > 0, name
+        assert len(variant["samples_ms"]) == 1
+        assert variant["vs_torch_default"] > 0 and variant["vs_torch_best"] > 0
+    assert row["variants"]["torch-default"]["vs_torch_default"] == 1.0
+    assert row["torch_best"] in row["variants"]
+
+    sched = results["schedulers"]
+    assert {(r["scheduler"], r["groups"], r["lr"]) for r in sched} == {
+        (name, groups, lr) for name in ("StepLR", "CosineAnnealingLR", "CyclicLR", "OneCycleLR")
+        for groups in (1, 10) for lr in ("float", "tensor")}
+    assert all(r["optimkit_us"] > 0 and r["torch_us"] > 0 and r["ratio"] > 0 for r in sched)
+    assert returned["steps"][0]["optimizer"] == "adam"
+
+
+def test_variants_are_data() -> None:
+    """The variant list is a registry: a new variant is one registration, and a builder that
+    returns None for an optimizer is skipped, not an error."""
+    bench = _load()
+    assert list(bench.VARIANTS)[:6] == ["optimkit-default", "optimkit-foreach", "optimkit-fused",
+                                        "torch-default", "torch-foreach", "torch-fused"]
+    layout = bench.layout_c(64)
+    row = bench.bench_row(layout, bench.make_case("lion"), bench.SCALES["smoke"], "cpu", 1,
+                          ["optimkit-default", "optimkit-fused", "torch-default"])
+    assert set(row["variants"]) == {"optimkit-default"} and row["skipped"] == {}
+    assert row["variants"]["optimkit-default"]["vs_torch_default"] is None
