@@ -1,23 +1,42 @@
-"""The test database: for every registered optimizer, its input configurations, error inputs and
-capabilities, from which the generic tests in ``tests/optim/test_generic.py`` are generated.
+"""The test database: for every registered optimizer, its input configurations, error inputs,
+oracle and capabilities, from which the generic tests are generated.
 
-The list of optimizers comes from the registry (``optimkit.registry``); each registry name ``n``
-has its inputs in ``tests/optim_db/n.py`` as ``ENTRY = OptimizerInputs(...)``. A configuration
-leaves out ``foreach``/``fused``/``differentiable``: the harness crosses those itself.
+One database, keyed by ``(namespace, name)`` as the registry is (``optimkit.registry``): the
+optimizers of namespace ``ns`` come from ``optimizer_specs(ns)``, and registry name ``n`` has its
+inputs in ``tests/<ns>_db/n.py`` as ``ENTRY = ...``:
+
+* ``"optim"``, torch's API: ``tests/optim_db/n.py`` holds an :class:`OptimizerInputs`; the generic
+  tests are ``tests/optim/test_generic.py``, the oracle ``torch.optim.<torch_name>`` or a reference;
+* ``"cerebras"``, Cerebras' API: ``tests/cerebras_db/n.py`` holds a :class:`CerebrasInputs`, which
+  adds Cerebras' documented signature and defaults, the global step, and oracles built with every
+  documented default spelled out; the generic tests are ``tests/cerebras/test_generic.py``.
+
+:data:`DATABASE` is the whole of it; :data:`DB` is the ``"optim"`` part by name, and
+:func:`cases` and :func:`entries` take a ``namespace`` (``"optim"`` unless told). A
+configuration leaves out ``foreach``/``fused``/``differentiable``: the harness crosses those
+itself, as far as the registry's capability flags say the class takes them (the Cerebras
+classes take none).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
-from optimkit.registry import OptimizerSpec, optimizer_specs
+from optimkit.registry import NAMESPACES, OptimizerSpec, optimizer_specs
 
-__all__ = ["ErrorInput", "OptimizerInputs", "DBEntry", "DB", "EXECUTORS", "cases"]
+__all__ = [
+    "CerebrasInputs", "DATABASE", "DB", "DBEntry", "EXECUTORS", "ErrorInput", "Oracle", "OptimizerInputs",
+    "REQUIRED", "TorchOracle", "applies", "cases", "entries", "not_taken", "spelled_out",
+]
+
+#: The default of an argument without one (Cerebras' ``SGD(lr)``, ``Adafactor(lr)``).
+REQUIRED: Any = inspect.Parameter.empty
 
 
 @dataclass(frozen=True)
@@ -63,7 +82,120 @@ class OptimizerInputs:
     # needs square_avg >= grad_avg**2. None: use them as they are.
     gradcheck_states: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
 
+    def oracle_for(self, config: dict[str, Any]) -> Callable[..., torch.optim.Optimizer] | None:
+        """The oracle of ``config``: :attr:`reference` (``None``: ``torch.optim.<torch_name>``)."""
+        return self.reference
 
+
+# ----------------------------------------------------------------------- Cerebras entries
+Documented = tuple[tuple[str, Any], ...]
+
+
+def spelled_out(documented: Documented, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Every documented argument with its documented default (those without one left out),
+    overridden by ``options``."""
+    return {**{key: default for key, default in documented if default is not REQUIRED}, **options}
+
+
+class Oracle(Protocol):
+    """What a :class:`CerebrasInputs` entry names as an oracle (:class:`TorchOracle`, or the
+    per-element ``ElementOracle`` of ``tests/cerebras/_references.py``)."""
+
+    #: Options the oracle only runs with these values (torch's AdamW always corrects the bias).
+    fixed: Mapping[str, Any]
+
+    def factory(self, documented: Documented) -> Callable[..., torch.optim.Optimizer]:
+        """``(params, **options) -> optimizer`` running the options a Cerebras class is built with,
+        every argument that they leave out at its ``documented`` default."""
+        ...
+
+
+def applies(oracle: Oracle, documented: Documented, config: Mapping[str, Any]) -> bool:
+    """Whether ``oracle`` runs ``config`` (its :attr:`~Oracle.fixed` options agree with it)."""
+    options = spelled_out(documented, config)
+    return all(key in options and options[key] == value for key, value in oracle.fixed.items())
+
+
+@dataclass(frozen=True)
+class TorchOracle:
+    """``torch.optim``'s class of the same algorithm, built with *every* documented Cerebras
+    default spelled out (overridden by the options given): compared with the Cerebras class built
+    with only those options, it checks the update and Cerebras' defaults at once."""
+
+    cls: type[torch.optim.Optimizer]
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+
+    def factory(self, documented: Documented) -> Callable[..., torch.optim.Optimizer]:
+        return _DocumentedTorch(self, documented)
+
+
+class _DocumentedTorch:
+    """``torch.optim.<cls>`` with the documented defaults: ``(params, **options)``, the executor
+    flags the harness adds passed on."""
+
+    def __init__(self, oracle: TorchOracle, documented: Documented) -> None:
+        self.oracle, self.documented = oracle, documented
+        self.__name__ = f"torch.optim.{oracle.cls.__name__}"
+
+    def __call__(self, params: Any, **options: Any) -> torch.optim.Optimizer:
+        kwargs = spelled_out(self.documented, options)
+        for key, value in self.oracle.fixed.items():
+            assert kwargs.pop(key) == value, f"{self.__name__} only runs {key}={value!r}"
+        return self.oracle.cls(params, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"{self.__name__} with the documented defaults"
+
+
+@dataclass(frozen=True)
+class CerebrasInputs(OptimizerInputs):
+    """A Cerebras class: the generic inputs, plus what Cerebras documents and what checks it.
+
+    ``reference`` need not be given: it is set to the :class:`TorchOracle`'s class with the
+    documented defaults (what ``DBEntry.reference_cls`` and the state_dict cross-load test use).
+    """
+
+    # Cerebras' arguments after ``params`` as documented (training-docs.cerebras.ai,
+    # cerebras.pytorch.optim, the 2.x releases): names in order, defaults spelled as Cerebras
+    # spells them (0 or 0.0), REQUIRED for none. Written from Cerebras' reference, not from optimkit.
+    documented: Documented = ()
+    # The oracles: for each configuration exactly one applies (see applies()); none shares code
+    # with optimkit.
+    oracles: tuple[Oracle, ...] = ()
+    # Cerebras constructs the class with enable_global_step=True: every parameter keeps a float32
+    # global_step, advanced by every step that gives it a gradient.
+    global_step: bool = False
+    # The rule also has a foreach path, which a parameter group selects with foreach=True though
+    # the constructor takes no foreach (Adafactor): the oracle comparison runs both paths.
+    group_foreach: bool = False
+
+    def __post_init__(self) -> None:
+        torch_oracles = [oracle for oracle in self.oracles if isinstance(oracle, TorchOracle)]
+        assert len(torch_oracles) <= 1
+        if torch_oracles and self.reference is None:
+            object.__setattr__(self, "reference", torch_oracles[0].factory(self.documented))
+
+    def documented_defaults(self) -> dict[str, Any]:
+        """The documented defaults by name (arguments without one left out)."""
+        return spelled_out(self.documented, {})
+
+    def oracles_for(self, config: dict[str, Any]) -> list[Oracle]:
+        return [oracle for oracle in self.oracles if applies(oracle, self.documented, config)]
+
+    def oracle_for(self, config: dict[str, Any]) -> Callable[..., torch.optim.Optimizer] | None:
+        (oracle,) = self.oracles_for(config)
+        return oracle.factory(self.documented)
+
+
+def not_taken(class_name: str, *names: str, **required: Any) -> list[ErrorInput]:
+    """Error inputs: arguments of torch's signature that Cerebras' ``class_name`` does not take
+    (a facade takes no ``foreach``, ``fused``, ``differentiable``, and Adam no ``maximize``), each
+    given with the ``required`` arguments."""
+    return [ErrorInput({**required, name: True}, TypeError,
+                       rf"{class_name}\.__init__\(\) got an unexpected keyword argument '{name}'") for name in names]
+
+
+# ------------------------------------------------------------------------------- entries
 @dataclass(frozen=True)
 class DBEntry:
     spec: OptimizerSpec
@@ -72,6 +204,15 @@ class DBEntry:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def namespace(self) -> str:
+        return self.spec.namespace
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The key in :data:`DATABASE`: ``(namespace, name)``."""
+        return (self.spec.namespace, self.spec.name)
 
     @property
     def cls(self) -> type:
@@ -83,6 +224,11 @@ class DBEntry:
         assert self.spec.torch_name is not None, f"{self.name}: no torch counterpart and no reference"
         return getattr(torch.optim, self.spec.torch_name)
 
+    def oracle(self, config: dict[str, Any]) -> Callable[..., torch.optim.Optimizer]:
+        """What ``self.cls(params, **config)`` is compared with: the entry's oracle for ``config``,
+        else :meth:`reference_cls`."""
+        return self.inputs.oracle_for(config) or self.reference_cls()
+
     def executors(self) -> list[str]:
         """The executors this optimizer offers on the CPU: loop, foreach, fused."""
         names = ["loop"]
@@ -93,15 +239,28 @@ class DBEntry:
         return names
 
 
-def _load() -> dict[str, DBEntry]:
-    entries: dict[str, DBEntry] = {}
-    for spec in optimizer_specs():
-        module = importlib.import_module(f"tests.optim_db.{spec.name}")
-        entries[spec.name] = DBEntry(spec=spec, inputs=module.ENTRY)
-    return entries
+def _load() -> dict[tuple[str, str], DBEntry]:
+    database: dict[tuple[str, str], DBEntry] = {}
+    for namespace in NAMESPACES:
+        for spec in optimizer_specs(namespace):
+            module = importlib.import_module(f"tests.{namespace}_db.{spec.name}")
+            entry = DBEntry(spec=spec, inputs=module.ENTRY)
+            assert isinstance(entry.inputs, CerebrasInputs) == (namespace == "cerebras"), entry.key
+            database[entry.key] = entry
+    return database
 
 
-DB: dict[str, DBEntry] = _load()
+#: Every registered optimizer of every namespace, by ``(namespace, name)``.
+DATABASE: dict[tuple[str, str], DBEntry] = _load()
+
+
+def entries(namespace: str = "optim") -> dict[str, DBEntry]:
+    """The entries of ``namespace``, by registry name."""
+    return {name: entry for (space, name), entry in DATABASE.items() if space == namespace}
+
+
+#: The ``"optim"`` entries (torch's API) by name, as tests/optim and tests/test_registry.py read them.
+DB: dict[str, DBEntry] = entries("optim")
 
 EXECUTORS: dict[str, dict[str, Any]] = {
     "loop": {"foreach": False},
@@ -114,12 +273,14 @@ def config_id(config: dict[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in config.items()) or "defaults"
 
 
-def cases(*, executors: bool = True, only: Callable[[DBEntry], bool] | None = None) -> list[Any]:
-    """pytest parameters: (entry, config[, executor]) for every entry and configuration."""
+def cases(*, executors: bool = True, only: Callable[[DBEntry], bool] | None = None,
+          namespace: str = "optim") -> list[Any]:
+    """pytest parameters: (entry, config[, executor]) for every entry of ``namespace`` and
+    configuration, with the executors its capability flags allow."""
     import pytest
 
     params = []
-    for entry in DB.values():
+    for entry in entries(namespace).values():
         if only is not None and not only(entry):
             continue
         for config in entry.inputs.configs:

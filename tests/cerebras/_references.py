@@ -7,19 +7,30 @@ Lamb after cybertronai/pytorch-lamb, Lion after Chen et al. 2023, Adafactor afte
 ``transformers``, AdamW without bias correction after the original BERT optimizer), in plain
 Python arithmetic: no optimkit code, no tensor list operations, nothing shared with the classes
 they check.
+
+:class:`ElementOracle` makes one of them an oracle of the test database (``tests/cerebras_db``):
+a ``torch.optim.Optimizer`` (:class:`TrajectoryOptimizer`) that, at every step, runs the reference
+over all the gradients each parameter has had so far and leaves the parameter, and the states the
+reference records, where the reference ends. Complex parameters go through their real views
+(pairs of reals), as optimkit and torch update them.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
+if TYPE_CHECKING:
+    from tests._db import Documented
+
 __all__ = [
-    "Trajectory", "adamw_no_correction_reference", "as_tensor", "hf_adafactor_reference", "lamb_reference",
-    "lion_reference",
+    "ElementOracle", "Trajectory", "TrajectoryOptimizer", "adamw_no_correction_reference", "as_tensor",
+    "hf_adafactor_reference", "lamb_reference", "lion_reference",
 ]
 
 
@@ -195,3 +206,76 @@ def hf_adafactor_reference(theta: Tensor, grads: list[Tensor], *, lr: float | No
 def as_tensor(values: list[float]) -> Tensor:
     """A float64 tensor of a recorded list, for ``torch.testing.assert_close``."""
     return torch.tensor(values, dtype=torch.float64)
+
+
+# ------------------------------------------------------------------ the references as oracles
+def _real(t: Tensor) -> Tensor:
+    return torch.view_as_real(t) if t.is_complex() else t
+
+
+def _flat(t: Tensor) -> list[float]:
+    return _real(t.detach()).reshape(-1).tolist()
+
+
+@dataclass(frozen=True)
+class ElementOracle:
+    """A per-element reference as an oracle of a database entry.
+
+    ``function(x, grads, **hyperparameters)`` gets the documented defaults overridden by a
+    parameter group's options, ``betas`` as ``beta1`` and ``beta2``, and not the ``fixed``
+    options (the reference only runs those values: BERT's AdamW has ``correct_bias=False``).
+    ``tensors``: ``x`` and ``grads`` are tensors (Adafactor's reference) rather than flat lists.
+    """
+
+    function: Callable[..., Trajectory]
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    tensors: bool = False
+
+    def factory(self, documented: Documented) -> Callable[..., TrajectoryOptimizer]:
+        def make(params: Any, **options: Any) -> TrajectoryOptimizer:
+            return TrajectoryOptimizer(params, self, documented, **options)
+
+        make.__name__ = make.__qualname__ = f"{self.function.__name__} (per element)"
+        return make
+
+
+class TrajectoryOptimizer(torch.optim.Optimizer):
+    """An optimizer that follows an :class:`ElementOracle`: each ``step()`` reruns the reference from
+    each parameter's first value over every gradient it has had, then sets the parameter to the
+    last value and ``state[p]`` to the last recorded states, as flat float64 tensors (so the
+    comparison flattens the real views of the optimizer's own states likewise)."""
+
+    def __init__(self, params: Any, oracle: ElementOracle, documented: Documented, **options: Any) -> None:
+        from tests._db import spelled_out  # not at the top: tests._db imports the entries, which import this
+
+        for flag in ("foreach", "fused", "differentiable"):  # the harness's executor flags: one path here
+            options.pop(flag, None)
+        super().__init__(params, spelled_out(documented, options))
+        self.oracle = oracle
+        self._history: dict[Tensor, tuple[Tensor, list[Tensor]]] = {}
+
+    def _arguments(self, group: dict[str, Any]) -> dict[str, Any]:
+        kwargs = {key: group[key] for key in self.defaults}
+        for key, value in self.oracle.fixed.items():
+            assert kwargs.pop(key) == value, f"{self.oracle.function.__name__} only runs {key}={value!r}"
+        if "betas" in kwargs:
+            kwargs["beta1"], kwargs["beta2"] = kwargs.pop("betas")
+        return kwargs
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> None:  # type: ignore[override]
+        assert closure is None
+        for group in self.param_groups:
+            kwargs = self._arguments(group)
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                start, grads = self._history.setdefault(p, (p.detach().clone(), []))
+                grads.append(p.grad.detach().clone())
+                if self.oracle.tensors:
+                    trajectory = self.oracle.function(start, grads, **kwargs)
+                else:
+                    trajectory = self.oracle.function(_flat(start), [_flat(g) for g in grads], **kwargs)
+                real = _real(p)
+                real.copy_(as_tensor(trajectory.params[-1]).reshape(real.shape))
+                self.state[p] = {name: as_tensor(values[-1]) for name, values in trajectory.state.items()}
