@@ -1,35 +1,105 @@
-"""Helpers that drive an optimizer and its oracle through identical steps."""
+"""The one set of helpers that run an optimkit optimizer and its oracle (``torch.optim`` or a plain
+reference) through identical steps and compare what they end with.
+
+Two ways of stepping:
+
+* the database tests (tests/optim/test_generic.py) step each optimizer on its own, with
+  gradients that depend only on the step number: :func:`make_params`, :func:`build`,
+  :func:`run_entry`;
+* the tests of single optimizers step twins in lockstep: :func:`twin_params` (or
+  :func:`random_params` and :func:`clone_params`), then :func:`drive_in_lockstep`, which hands
+  each step's gradients to the first list of parameters and clones of them to the others. The
+  gradients come from :func:`stream_grads`, :func:`seeded_grads` or any function of the step and
+  the parameters; :func:`run_against_torch` does all of it against torch's class of the same name.
+
+Then :func:`assert_params_close` and :func:`assert_states_close`, with :data:`TOLERANCES` by
+dtype unless a tolerance is given.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import inspect
-from collections.abc import Callable
-from typing import Any
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
 
+import pytest
 import torch
 from torch import Tensor
 
+import optimkit.optim._validation as validation
 from tests._db import EXECUTORS, DBEntry
 
+# ---------------------------------------------------------------------------------- tolerances
 TOLERANCES: dict[torch.dtype, dict[str, float]] = {
     torch.float64: {"rtol": 1e-10, "atol": 1e-12},
     torch.float32: {"rtol": 1e-5, "atol": 1e-6},
 }
+#: Against a reference written out element by element, or between two runs of the same arithmetic.
+EXACT = {"rtol": 1e-12, "atol": 1e-14}
+#: Where one of torch's implementations rounds its step sizes in float32 and the other does not.
+FLOAT32_STEP_SIZES = {"rtol": 1e-7, "atol": 1e-9}
+
+
+def tolerance_for(dtype: torch.dtype) -> dict[str, float]:
+    """:data:`TOLERANCES` for ``dtype``: float64's for float64 and complex128, float32's otherwise."""
+    return TOLERANCES[torch.float64 if dtype in (torch.float64, torch.complex128) else torch.float32]
+
+
+def complex_of(dtype: torch.dtype) -> torch.dtype:
+    return torch.complex128 if dtype == torch.float64 else torch.complex64
+
+
+# ---------------------------------------------------------------------------------- parameters
+def _generator(seed: int | torch.Generator) -> torch.Generator:
+    return seed if isinstance(seed, torch.Generator) else torch.Generator().manual_seed(seed)
+
+
+def random_params(shapes: Sequence[Sequence[int]], dtype: torch.dtype | Sequence[torch.dtype] = torch.float64, *,
+                  seed: int | torch.Generator = 0, requires_grad: bool = True,
+                  draw_dtype: torch.dtype | None = None) -> list[Tensor]:
+    """Leaf tensors drawn one after another from a generator seeded with ``seed`` (or from the
+    generator itself, which goes on): shape ``i`` in ``dtype``, or in ``dtype[i]``. With
+    ``draw_dtype`` the values are drawn in that dtype and then cast (bfloat16 parameters)."""
+    generator = _generator(seed)
+    dtypes = [dtype] * len(shapes) if isinstance(dtype, torch.dtype) else list(dtype)
+    params = [
+        torch.randn(shape, dtype=d, generator=generator) if draw_dtype is None
+        else torch.randn(shape, dtype=draw_dtype, generator=generator).to(d)
+        for shape, d in zip(shapes, dtypes)
+    ]
+    return [p.requires_grad_(requires_grad) for p in params]
+
+
+def clone_params(params: Sequence[Tensor], *, requires_grad: bool = True) -> list[Tensor]:
+    return [p.detach().clone().requires_grad_(requires_grad) for p in params]
+
+
+def twin_params(shapes: Sequence[Sequence[int]], dtype: torch.dtype | Sequence[torch.dtype] = torch.float64, *,
+                seed: int | torch.Generator = 0, requires_grad: bool = True,
+                draw_dtype: torch.dtype | None = None) -> tuple[list[Tensor], list[Tensor]]:
+    """Two equal, independent lists of :func:`random_params`: ours and theirs."""
+    base = random_params(shapes, dtype, seed=seed, requires_grad=False, draw_dtype=draw_dtype)
+    return clone_params(base, requires_grad=requires_grad), clone_params(base, requires_grad=requires_grad)
+
+
+def mixed_params(dtype: torch.dtype = torch.float64, *, seed: int = 0, requires_grad: bool = True) -> list[Tensor]:
+    """A matrix, a vector and a complex matrix. Differentiable optimizers update them under
+    autograd, which a leaf that requires grad does not allow: pass ``requires_grad=False``."""
+    return random_params([(4, 3), (5,), (2, 2)], [dtype, dtype, complex_of(dtype)], seed=seed,
+                         requires_grad=requires_grad)
 
 
 def make_params(entry: DBEntry, dtype: torch.dtype, *, executor: str = "loop", seed: int = 0) -> list[Tensor]:
-    """Leaf parameters: the entry's real shapes, plus a complex one where complex is supported
-    (fused kernels take floating point only)."""
+    """A database entry's parameters: its real shapes, plus a complex one where complex is
+    supported (fused kernels take floating point only)."""
     generator = torch.Generator().manual_seed(seed)
     params = [torch.randn(shape, dtype=dtype, generator=generator) for shape in entry.inputs.shapes]
     if entry.spec.supports_complex and executor != "fused":
-        complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
-        params.append(torch.randn((3, 2), dtype=complex_dtype, generator=generator))
+        params.append(torch.randn((3, 2), dtype=complex_of(dtype), generator=generator))
     return [p.requires_grad_() for p in params]
-
-
-def clone_params(params: list[Tensor]) -> list[Tensor]:
-    return [p.detach().clone().requires_grad_() for p in params]
 
 
 def build(factory: Callable[..., torch.optim.Optimizer], entry: DBEntry, params: list[Tensor],
@@ -58,6 +128,106 @@ def _executor_kwargs(factory: Callable[..., Any], executor: str) -> dict[str, An
     return kwargs
 
 
+# ----------------------------------------------------------------------------------- gradients
+#: The gradients of one step: ``grads(step, params)``, ``None`` for a parameter that gets none.
+GradFn = Callable[[int, list[Tensor]], list[Tensor | None]]
+SkipFn = Callable[[int, int], bool]
+
+
+def every_third_step(index: int = 1) -> SkipFn:
+    """The parameter at ``index`` gets no gradient on every third step, starting with the first
+    (so its state is created late)."""
+    return lambda step, i: i == index and step % 3 == 0
+
+
+def stream_grads(seed: int | torch.Generator, *, skip: SkipFn | None = None) -> GradFn:
+    """Gradients drawn from one generator through the whole run, parameter after parameter (one
+    is drawn for a parameter ``skip`` leaves out as well)."""
+    generator = _generator(seed)
+
+    def grads(step: int, params: list[Tensor]) -> list[Tensor | None]:
+        drawn = [torch.randn(p.shape, dtype=p.dtype, generator=generator) for p in params]
+        return [None if skip is not None and skip(step, i) else g for i, g in enumerate(drawn)]
+
+    return grads
+
+
+def seeded_grads(base_seed: int, *, skip: SkipFn | None = None, draw_dtype: torch.dtype | None = None) -> GradFn:
+    """Gradients of step ``step`` drawn from a generator seeded with ``base_seed + step`` (the same
+    whatever ran before); with ``draw_dtype``, drawn in that dtype and cast to the parameter's."""
+
+    def grads(step: int, params: list[Tensor]) -> list[Tensor | None]:
+        generator = torch.Generator().manual_seed(base_seed + step)
+        drawn = [torch.randn(p.shape, dtype=draw_dtype or p.dtype, generator=generator).to(p.dtype)
+                 for p in params]
+        return [None if skip is not None and skip(step, i) else g for i, g in enumerate(drawn)]
+
+    return grads
+
+
+def set_grads(grads: Sequence[Tensor | None], *param_lists: Sequence[Tensor]) -> None:
+    """``grads[i]`` to the ``i``-th parameter of the first list, clones of it to the others'."""
+    first, *others = param_lists
+    for index, grad in enumerate(grads):
+        first[index].grad = grad
+        for params in others:
+            params[index].grad = None if grad is None else grad.clone()
+
+
+def drive_in_lockstep(optimizers: Sequence[torch.optim.Optimizer], param_lists: Sequence[list[Tensor]],
+                      steps: int, grads: GradFn) -> None:
+    """``steps`` steps of every optimizer (in order) on the same gradients: at each step,
+    ``grads(step, param_lists[0])`` go to the first list of parameters, clones to the others."""
+    for step in range(steps):
+        set_grads(grads(step, param_lists[0]), *param_lists)
+        for optimizer in optimizers:
+            optimizer.step()
+
+
+class Lockstep(NamedTuple):
+    """Our optimizer and its twin, with their parameters, after :func:`run_against_torch`."""
+
+    ours_params: list[Tensor]
+    theirs_params: list[Tensor]
+    ours: torch.optim.Optimizer
+    theirs: torch.optim.Optimizer
+
+    def drive(self, steps: int, grads: GradFn) -> None:
+        drive_in_lockstep((self.ours, self.theirs), (self.ours_params, self.theirs_params), steps, grads)
+
+    def load_old_checkpoint(self, *numbers: str) -> None:
+        """Load into both optimizers torch's state dict with the entries ``numbers`` as plain
+        numbers, as checkpoints written before those entries became tensors have them (a copy
+        each: loading keeps tensors of the right dtype and device as they are)."""
+        saved = self.theirs.state_dict()
+        for state in saved["state"].values():
+            for key in numbers:
+                state[key] = state[key].item()
+        self.ours.load_state_dict(copy.deepcopy(saved))
+        self.theirs.load_state_dict(copy.deepcopy(saved))
+
+    def assert_close(self, tolerance: dict[str, float] = TOLERANCES[torch.float64], *, states: bool = True) -> None:
+        """Close parameters and (``states``) close states, every value within ``tolerance``."""
+        assert_params_close(self.ours_params, self.theirs_params, tolerance)
+        if states:
+            assert_states_close(self.ours, self.theirs, tolerance)
+
+
+def run_against_torch(ours_cls: type, steps: int = 25, dtype: torch.dtype = torch.float64,
+                      **kwargs: Any) -> Lockstep:
+    """The optimkit class and torch's class of the same name, built with ``kwargs`` on
+    :func:`mixed_params` and driven ``steps`` steps on :func:`stream_grads` (seed 1), the second
+    parameter sitting out every third step."""
+    theirs_cls = getattr(torch.optim, ours_cls.__name__)
+    requires_grad = not kwargs.get("differentiable", False)
+    ours_params = mixed_params(dtype, requires_grad=requires_grad)
+    theirs_params = clone_params(ours_params, requires_grad=requires_grad)
+    run = Lockstep(ours_params, theirs_params, ours_cls(ours_params, **kwargs), theirs_cls(theirs_params, **kwargs))
+    run.drive(steps, stream_grads(1, skip=every_third_step()))
+    return run
+
+
+# ------------------------------------------------------------ stepping one optimizer on its own
 def _sparse_like(p: Tensor, generator: torch.Generator) -> Tensor:
     """A coalesced sparse COO gradient for ``p`` touching about half of its rows."""
     rows = p.shape[0]
@@ -120,18 +290,18 @@ def run_entry(entry: DBEntry, optimizer: torch.optim.Optimizer, params: list[Ten
     run(optimizer, params, steps, needs_closure=entry.inputs.needs_closure, sparse=entry.inputs.sparse_grads, **kwargs)
 
 
-def assert_params_close(actual: list[Tensor], expected: list[Tensor],
+# ---------------------------------------------------------------------------------- comparisons
+def assert_params_close(actual: Sequence[Tensor], expected: Sequence[Tensor],
                         tolerance: dict[str, float] | None = None) -> None:
     """Close parameters: :data:`TOLERANCES` by dtype, unless ``tolerance`` is given."""
     for a, e in zip(actual, expected):
-        tol = tolerance or TOLERANCES[torch.float64 if a.dtype in (torch.float64, torch.complex128) else torch.float32]
-        torch.testing.assert_close(a.detach(), e.detach(), **tol)
+        torch.testing.assert_close(a.detach(), e.detach(), **(tolerance or tolerance_for(a.dtype)))
 
 
 def assert_states_close(ours: torch.optim.Optimizer, theirs: torch.optim.Optimizer,
                         tolerance: dict[str, float] | None = None) -> None:
-    """Same state keys per parameter, and close values (dtype and device included); values are
-    compared with :data:`TOLERANCES` by dtype, unless ``tolerance`` is given."""
+    """Same state keys per parameter, in the same order, and close values (dtype and device
+    included); values are compared with :data:`TOLERANCES` by dtype, unless ``tolerance`` is given."""
     ours_state = ours.state_dict()["state"]
     theirs_state = theirs.state_dict()["state"]
     assert ours_state.keys() == theirs_state.keys()
@@ -149,9 +319,7 @@ def _assert_state_value_close(actual: Any, value: Any, key: Any, tolerance: dict
         assert isinstance(actual, Tensor), (key, type(actual))
         assert actual.dtype == value.dtype, (key, actual.dtype, value.dtype)
         assert actual.device == value.device, key
-        tol = tolerance or TOLERANCES[
-            torch.float64 if value.dtype in (torch.float64, torch.complex128) else torch.float32]
-        torch.testing.assert_close(actual, value, **tol)
+        torch.testing.assert_close(actual, value, **(tolerance or tolerance_for(value.dtype)))
     elif isinstance(value, (list, tuple)):
         assert type(actual) is type(value) and len(actual) == len(value), (key, actual, value)
         for index, (a, e) in enumerate(zip(actual, value)):
@@ -162,3 +330,51 @@ def _assert_state_value_close(actual: Any, value: Any, key: Any, tolerance: dict
         assert abs(actual - value) <= tol["atol"] + tol["rtol"] * abs(value), (key, actual, value)
     else:
         assert actual == value, key
+
+
+# -------------------------------------------------------------------------------- the settings
+@contextlib.contextmanager
+def using_default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """``dtype`` as torch's default dtype inside the block (it decides the dtype of ``step``)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def allow_capturable_on_cpu(monkeypatch: pytest.MonkeyPatch, torch_cls: type) -> None:
+    """Let ``capturable=True`` run on the CPU in both torch's ``torch_cls`` and optimkit, so the
+    on-device (0-dim tensor) arithmetic can be compared without an accelerator."""
+
+    def devices(supports_xla: bool = True) -> list[str]:
+        return ["cpu", "cuda"]
+
+    monkeypatch.setattr(sys.modules[torch_cls.__module__], "_get_capturable_supported_devices", devices)
+    monkeypatch.setattr(validation, "capturable_devices", lambda *, supports_xla=True: ["cpu", "cuda"])
+
+
+def reload_with_numbers(optimizer: torch.optim.Optimizer, param: Tensor, **entries: float) -> None:
+    """Reload ``optimizer`` (``__setstate__``) with plain numbers for ``entries`` of ``param``'s
+    state, as checkpoints written before those entries became tensors have them."""
+    state = optimizer.__getstate__()  # type: ignore[no-untyped-call]
+    state["state"][param].update(entries)
+    optimizer.__setstate__(state)
+
+
+# ----------------------------------------------------------------- differentiating through steps
+def meta_start() -> Tensor:
+    """The leaf that the unrolled differentiable steps of :func:`differentiable_steps` start from."""
+    return torch.linspace(-1.0, 1.0, 6, dtype=torch.float64).reshape(2, 3).requires_grad_()
+
+
+def differentiable_steps(cls: type, start: Tensor, steps: int, **kwargs: Any) -> Tensor:
+    """``steps`` steps with ``differentiable=True`` from a copy of ``start`` (a non-leaf, updated
+    in place), on the gradients ``cos(k * (step + 1))`` of element ``k``; the final weights."""
+    w = start.clone()
+    opt = cls([w], differentiable=True, **kwargs)
+    for step in range(steps):
+        w.grad = torch.cos(torch.arange(w.numel(), dtype=w.dtype).reshape(w.shape) * (step + 1))
+        opt.step()
+    return w

@@ -8,31 +8,26 @@ import torch
 
 import optimkit.optim.optimizer as optimizer_module
 from optimkit.optim import Adafactor, Adam
-from tests._harness import assert_states_close
+from tests._harness import (
+    assert_params_close,
+    assert_states_close,
+    drive_in_lockstep,
+    random_params,
+    seeded_grads,
+    twin_params,
+)
 
 SHAPES = [(), (4,), (5, 3), (2, 3, 4)]
 
 
-def _params(dtypes: tuple[torch.dtype, ...] = (torch.float64,) * 4, seed: int = 0) -> list[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return [torch.randn(shape, dtype=dtype, generator=g).requires_grad_() for shape, dtype in zip(SHAPES, dtypes)]
-
-
-def _step_both(ours: torch.optim.Optimizer, theirs: torch.optim.Optimizer, ours_params: list[torch.Tensor],
-               theirs_params: list[torch.Tensor], steps: int) -> None:
-    for step in range(steps):
-        g = torch.Generator().manual_seed(1000 + step)
-        for a, b in zip(ours_params, theirs_params):
-            grad = torch.randn(a.shape, dtype=a.dtype, generator=g)
-            a.grad, b.grad = grad, grad.clone()
-        ours.step()
-        theirs.step()
+def _params() -> list[torch.Tensor]:
+    return random_params(SHAPES)
 
 
 def test_state_keys_and_shapes_equal_torchs() -> None:
-    ours_params, theirs_params = _params(), _params()
+    ours_params, theirs_params = twin_params(SHAPES)
     ours, theirs = Adafactor(ours_params), torch.optim.Adafactor(theirs_params)
-    _step_both(ours, theirs, ours_params, theirs_params, 1)
+    drive_in_lockstep((ours, theirs), (ours_params, theirs_params), 1, seeded_grads(1000))
     for a, b in zip(ours_params, theirs_params):
         assert list(ours.state[a]) == list(theirs.state[b])
         for key, value in theirs.state[b].items():
@@ -43,7 +38,7 @@ def test_state_keys_and_shapes_equal_torchs() -> None:
 
 
 def test_preinitialize_creates_torchs_shapes() -> None:
-    lazy_params, eager_params = _params(), _params()
+    lazy_params, eager_params = twin_params(SHAPES)
     lazy, eager = Adafactor(lazy_params), Adafactor(eager_params)
     eager.preinitialize()
     for p in lazy_params:
@@ -95,28 +90,26 @@ def test_one_step_equals_a_plain_reference() -> None:
 def test_mixed_dtypes_use_the_first_parameters_eps1_like_torch(foreach: bool) -> None:
     """torch picks the default eps1 (machine epsilon) once per group, from the first parameter."""
     dtypes = (torch.float64, torch.float32, torch.float64, torch.float32)
-    ours_params, theirs_params = _params(dtypes), _params(dtypes)
-    # Tiny gradients make the eps1 floor matter.
+    ours_params, theirs_params = twin_params(SHAPES, dtypes)
     ours, theirs = Adafactor(ours_params, foreach=foreach), torch.optim.Adafactor(theirs_params, foreach=foreach)
-    for step in range(5):
-        for a, b in zip(ours_params, theirs_params):
-            grad = torch.full(a.shape, 1e-9 * (step + 1), dtype=a.dtype)
-            a.grad, b.grad = grad, grad.clone()
-        ours.step()
-        theirs.step()
+
+    def tiny_grads(step: int, params: list[torch.Tensor]) -> list[torch.Tensor | None]:
+        """Tiny gradients make the eps1 floor matter."""
+        return [torch.full(p.shape, 1e-9 * (step + 1), dtype=p.dtype) for p in params]
+
+    drive_in_lockstep((ours, theirs), (ours_params, theirs_params), 5, tiny_grads)
     for a, b in zip(ours_params, theirs_params):
-        torch.testing.assert_close(a, b)
+        torch.testing.assert_close(a, b)  # torch's default tolerance for each dtype
     assert_states_close(ours, theirs)
 
 
 @pytest.mark.parametrize("foreach", [False, True])
 def test_tensor_lr_equals_torch(foreach: bool) -> None:
-    ours_params, theirs_params = _params(), _params()
+    ours_params, theirs_params = twin_params(SHAPES)
     ours = Adafactor(ours_params, lr=torch.tensor(0.02), weight_decay=0.1, foreach=foreach)
     theirs = torch.optim.Adafactor(theirs_params, lr=torch.tensor(0.02), weight_decay=0.1, foreach=foreach)
-    _step_both(ours, theirs, ours_params, theirs_params, 6)
-    for a, b in zip(ours_params, theirs_params):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    drive_in_lockstep((ours, theirs), (ours_params, theirs_params), 6, seeded_grads(1000))
+    assert_params_close(ours_params, theirs_params)
 
 
 def test_foreach_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:

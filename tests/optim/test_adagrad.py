@@ -7,15 +7,17 @@ import pytest
 import torch
 
 from optimkit.optim import Adagrad
-from tests._harness import assert_states_close
-
-TOL = {"rtol": 1e-10, "atol": 1e-12}
-
-
-def _twins(*shapes: tuple[int, ...], dtype: torch.dtype = torch.float64, seed: int = 0) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    g = torch.Generator().manual_seed(seed)
-    base = [torch.randn(shape, dtype=dtype, generator=g) for shape in shapes]
-    return [b.clone().requires_grad_() for b in base], [b.clone().requires_grad_() for b in base]
+from tests._harness import (
+    TOLERANCES,
+    assert_params_close,
+    assert_states_close,
+    drive_in_lockstep,
+    reload_with_numbers,
+    set_grads,
+    stream_grads,
+    twin_params,
+    using_default_dtype,
+)
 
 
 def _state_dicts_equal(ours: torch.optim.Optimizer, theirs: torch.optim.Optimizer) -> None:
@@ -31,10 +33,8 @@ def _state_dicts_equal(ours: torch.optim.Optimizer, theirs: torch.optim.Optimize
 @pytest.mark.parametrize("fused", [None, True])
 @pytest.mark.parametrize("default_dtype", [torch.float32, torch.float64])
 def test_state_dict_right_after_construction_equals_torch(fused: bool | None, default_dtype: torch.dtype) -> None:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(default_dtype)
-    try:
-        ours_p, theirs_p = _twins((3, 2), (4,), dtype=torch.float32)
+    with using_default_dtype(default_dtype):
+        ours_p, theirs_p = twin_params([(3, 2), (4,)], torch.float32)
         if not fused:
             ours_p.append(torch.zeros(2, 2, dtype=torch.complex64, requires_grad=True))
             theirs_p.append(torch.zeros(2, 2, dtype=torch.complex64, requires_grad=True))
@@ -45,8 +45,6 @@ def test_state_dict_right_after_construction_equals_torch(fused: bool | None, de
         _state_dicts_equal(ours, theirs)
         for p in ours_p:
             assert list(ours.state[p]) == ["step", "sum"]
-    finally:
-        torch.set_default_dtype(previous)
 
 
 def test_preinitialize_adds_nothing_and_sparsify_names_sum() -> None:
@@ -63,7 +61,7 @@ def test_preinitialize_adds_nothing_and_sparsify_names_sum() -> None:
 def test_group_initial_accumulator_value_is_ignored_like_torch() -> None:
     """torch fills `sum` from the optimizer's default, for constructor-made and lazily-made state
     alike; a group's own value is kept in the group but not used."""
-    ours_p, theirs_p = _twins((3,), (2,), (4,))
+    ours_p, theirs_p = twin_params([(3,), (2,), (4,)])
     ours = Adagrad([{"params": ours_p[:1]}, {"params": ours_p[1:2], "initial_accumulator_value": 2.0}],
                    initial_accumulator_value=0.5)
     theirs = torch.optim.Adagrad([{"params": theirs_p[:1]}, {"params": theirs_p[1:2], "initial_accumulator_value": 2.0}],
@@ -71,14 +69,9 @@ def test_group_initial_accumulator_value_is_ignored_like_torch() -> None:
     ours.add_param_group({"params": ours_p[2:], "initial_accumulator_value": 3.0})
     theirs.add_param_group({"params": theirs_p[2:], "initial_accumulator_value": 3.0})
     assert ours_p[2] not in ours.state and theirs_p[2] not in theirs.state
-    for a, b in zip(ours_p, theirs_p):
-        a.grad = torch.ones_like(a)
-        b.grad = torch.ones_like(b)
-    ours.step()
-    theirs.step()
+    drive_in_lockstep((ours, theirs), (ours_p, theirs_p), 1, lambda step, params: [torch.ones_like(p) for p in params])
     _state_dicts_equal(ours, theirs)
-    for a, b in zip(ours_p, theirs_p):
-        torch.testing.assert_close(a, b, **TOL)
+    assert_params_close(ours_p, theirs_p)
     assert torch.equal(ours.state[ours_p[2]]["sum"], torch.full((4,), 1.5, dtype=torch.float64))
 
 
@@ -116,8 +109,7 @@ def test_sparse_embedding_training_equals_torch(kwargs: dict[str, Any], foreach:
             (model(tokens) - target).pow(2).mean().backward()
             assert model.embedding.weight.grad.is_sparse
             opt.step()
-    for a, b in zip(ours_model.parameters(), theirs_model.parameters()):
-        torch.testing.assert_close(a, b, **TOL)
+    assert_params_close(list(ours_model.parameters()), list(theirs_model.parameters()))
     assert_states_close(ours, theirs)
     # Rows never looked up keep their initial accumulator.
     untouched = ours.state[ours_model.embedding.weight]["sum"].abs().sum(dim=1) == 0
@@ -127,7 +119,7 @@ def test_sparse_embedding_training_equals_torch(kwargs: dict[str, Any], foreach:
 def test_sparse_matches_dense_on_touched_rows() -> None:
     """A sparse gradient updates its rows exactly as the same gradient made dense does, as long as
     untouched rows have nothing accumulated (an independent check of the sparse path)."""
-    sparse_w, dense_w = _twins((6, 3))
+    sparse_w, dense_w = twin_params([(6, 3)])
     sparse_opt = Adagrad(sparse_w, lr=0.2, lr_decay=0.05)
     dense_opt = Adagrad(dense_w, lr=0.2, lr_decay=0.05)
     g = torch.Generator().manual_seed(2)
@@ -139,42 +131,41 @@ def test_sparse_matches_dense_on_touched_rows() -> None:
         dense_w[0].grad = grad.to_dense()
         sparse_opt.step()
         dense_opt.step()
-    torch.testing.assert_close(sparse_w[0], dense_w[0], **TOL)
-    torch.testing.assert_close(sparse_opt.state[sparse_w[0]]["sum"], dense_opt.state[dense_w[0]]["sum"], **TOL)
+    assert_params_close(sparse_w, dense_w)
+    torch.testing.assert_close(sparse_opt.state[sparse_w[0]]["sum"], dense_opt.state[dense_w[0]]["sum"],
+                               **TOLERANCES[torch.float64])
 
 
 def test_sparse_complex_gradients_equal_torch() -> None:
     """torch's sparse path works on the complex values themselves (accumulating g*g)."""
-    ours_w, theirs_w = _twins((4, 2), dtype=torch.complex128)
+    ours_w, theirs_w = twin_params([(4, 2)], torch.complex128)
     ours, theirs = Adagrad(ours_w, lr=0.1), torch.optim.Adagrad(theirs_w, lr=0.1)
     g = torch.Generator().manual_seed(3)
-    for _ in range(3):
+
+    def grads(step: int, params: list[torch.Tensor]) -> list[torch.Tensor | None]:
         values = torch.randn(2, 2, dtype=torch.complex128, generator=g)
-        grad = torch.sparse_coo_tensor(torch.tensor([[1, 3]]), values, (4, 2))
-        ours_w[0].grad, theirs_w[0].grad = grad, grad.clone()
-        ours.step()
-        theirs.step()
-    torch.testing.assert_close(ours_w[0], theirs_w[0], **TOL)
+        return [torch.sparse_coo_tensor(torch.tensor([[1, 3]]), values, (4, 2))]
+
+    drive_in_lockstep((ours, theirs), (ours_w, theirs_w), 3, grads)
+    assert_params_close(ours_w, theirs_w)
     _state_dicts_equal(ours, theirs)
 
 
 def test_mixed_sparse_and_dense_with_foreach_equals_torch() -> None:
-    ours_p, theirs_p = _twins((5, 2), (3,), (5, 2))
+    ours_p, theirs_p = twin_params([(5, 2), (3,), (5, 2)])
     ours = Adagrad(ours_p, lr=0.1, foreach=True)
     theirs = torch.optim.Adagrad(theirs_p, lr=0.1, foreach=True)
     g = torch.Generator().manual_seed(4)
-    for _ in range(5):
-        grads = [
+
+    def grads(step: int, params: list[torch.Tensor]) -> list[torch.Tensor | None]:
+        return [
             torch.sparse_coo_tensor(torch.tensor([[0, 3]]), torch.randn(2, 2, dtype=torch.float64, generator=g), (5, 2)),
             torch.randn(3, dtype=torch.float64, generator=g),
             torch.randn(5, 2, dtype=torch.float64, generator=g),
         ]
-        for a, b, grad in zip(ours_p, theirs_p, grads):
-            a.grad, b.grad = grad, grad.clone()
-        ours.step()
-        theirs.step()
-    for a, b in zip(ours_p, theirs_p):
-        torch.testing.assert_close(a, b, **TOL)
+
+    drive_in_lockstep((ours, theirs), (ours_p, theirs_p), 5, grads)
+    assert_params_close(ours_p, theirs_p)
     assert_states_close(ours, theirs)
 
 
@@ -211,38 +202,29 @@ def test_fused_checks_only_the_first_parameter_like_torch() -> None:
 def test_fused_honours_found_inf_like_torch(lr: float | torch.Tensor) -> None:
     """GradScaler hands fused optimizers `grad_scale` and `found_inf`; a step with inf gradients
     changes nothing and does not count."""
-    ours_p, theirs_p = _twins((3, 2), (4,), dtype=torch.float32)
+    ours_p, theirs_p = twin_params([(3, 2), (4,)], torch.float32)
     ours = Adagrad(ours_p, lr=lr, lr_decay=0.1, fused=True)
     theirs = torch.optim.Adagrad(theirs_p, lr=lr, lr_decay=0.1, fused=True)
-    g = torch.Generator().manual_seed(5)
+    grads = stream_grads(5)
     for step in range(4):
-        for a, b in zip(ours_p, theirs_p):
-            grad = torch.randn(a.shape, generator=g) * 2.0
-            a.grad, b.grad = grad, grad.clone()
+        set_grads([grad * 2.0 for grad in grads(step, ours_p)], ours_p, theirs_p)
         for opt in (ours, theirs):
             opt.grad_scale = torch.tensor(2.0)
             opt.found_inf = torch.tensor(1.0 if step == 2 else 0.0)
             opt.step()
     for a, b in zip(ours_p, theirs_p):
-        torch.testing.assert_close(a, b)
+        torch.testing.assert_close(a, b)  # torch's default float32 tolerance
     _state_dicts_equal(ours, theirs)
     assert ours.state[ours_p[0]]["step"].item() == 3
 
 
 @pytest.mark.parametrize("foreach", [False, True])
 def test_tensor_lr_matches_torch(foreach: bool) -> None:
-    ours_p, theirs_p = _twins((3, 2), (4,))
+    ours_p, theirs_p = twin_params([(3, 2), (4,)])
     ours = Adagrad(ours_p, lr=torch.tensor([0.1]), lr_decay=0.2, foreach=foreach)
     theirs = torch.optim.Adagrad(theirs_p, lr=torch.tensor([0.1]), lr_decay=0.2, foreach=foreach)
-    g = torch.Generator().manual_seed(6)
-    for _ in range(10):
-        for a, b in zip(ours_p, theirs_p):
-            grad = torch.randn(a.shape, dtype=a.dtype, generator=g)
-            a.grad, b.grad = grad, grad.clone()
-        ours.step()
-        theirs.step()
-    for a, b in zip(ours_p, theirs_p):
-        torch.testing.assert_close(a, b, **TOL)
+    drive_in_lockstep((ours, theirs), (ours_p, theirs_p), 10, stream_grads(6))
+    assert_params_close(ours_p, theirs_p)
 
 
 def test_matches_an_independent_reference() -> None:
@@ -274,8 +256,6 @@ def test_share_memory_shares_every_sum() -> None:
 def test_old_checkpoint_with_number_step_is_upgraded() -> None:
     w = torch.zeros(2, requires_grad=True)
     opt = Adagrad([w])
-    state = opt.__getstate__()
-    state["state"][w]["step"] = 4  # a checkpoint written before steps became tensors
-    opt.__setstate__(state)
+    reload_with_numbers(opt, w, step=4)  # a checkpoint written before steps became tensors
     assert torch.is_tensor(opt.state[w]["step"]) and opt.state[w]["step"].item() == 4
     assert opt.state[w]["step"].dtype == torch.float32

@@ -6,33 +6,23 @@ import pytest
 import torch
 
 from optimkit.optim import Adam, AdamW
-
-
-def _pair(cls_ours: type, cls_theirs: type, **kwargs: object) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.optim.Optimizer, torch.optim.Optimizer]:
-    g = torch.Generator().manual_seed(0)
-    base = [torch.randn(5, dtype=torch.float64, generator=g), torch.randn(2, 3, dtype=torch.float64, generator=g)]
-    ours = [b.clone().requires_grad_() for b in base]
-    theirs = [b.clone().requires_grad_() for b in base]
-    return ours, theirs, cls_ours(ours, **kwargs), cls_theirs(theirs, **kwargs)
-
-
-def _run(pairs: tuple, steps: int = 20) -> None:
-    ours, theirs, opt_a, opt_b = pairs
-    g = torch.Generator().manual_seed(7)
-    for _ in range(steps):
-        for a, b in zip(ours, theirs):
-            grad = torch.randn(a.shape, dtype=a.dtype, generator=g)
-            a.grad, b.grad = grad, grad.clone()
-        opt_a.step()
-        opt_b.step()
-    for a, b in zip(ours, theirs):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+from tests._harness import (
+    assert_params_close,
+    drive_in_lockstep,
+    reload_with_numbers,
+    stream_grads,
+    twin_params,
+    using_default_dtype,
+)
 
 
 @pytest.mark.parametrize("cls", ["Adam", "AdamW"])
 def test_tensor_lr_and_betas_match_torch(cls: str) -> None:
     kwargs = {"lr": torch.tensor(0.01), "betas": (torch.tensor(0.8), torch.tensor(0.95)), "foreach": False}
-    _run(_pair({"Adam": Adam, "AdamW": AdamW}[cls], getattr(torch.optim, cls), **kwargs))
+    ours_p, theirs_p = twin_params([(5,), (2, 3)])
+    ours, theirs = {"Adam": Adam, "AdamW": AdamW}[cls](ours_p, **kwargs), getattr(torch.optim, cls)(theirs_p, **kwargs)
+    drive_in_lockstep((ours, theirs), (ours_p, theirs_p), 20, stream_grads(7))
+    assert_params_close(ours_p, theirs_p)
 
 
 def test_tensor_betas_are_stored_as_tensors() -> None:
@@ -76,15 +66,11 @@ def test_step_state_dtype_and_device(fused: bool) -> None:
 
 
 def test_step_is_float64_when_that_is_the_default_dtype() -> None:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
+    with using_default_dtype(torch.float64):
         w = torch.zeros(2, requires_grad=True)
         opt = Adam([w])
         opt.preinitialize()
         assert opt.state[w]["step"].dtype == torch.float64
-    finally:
-        torch.set_default_dtype(previous)
 
 
 def test_old_state_dict_with_float_step_is_upgraded() -> None:
@@ -92,9 +78,7 @@ def test_old_state_dict_with_float_step_is_upgraded() -> None:
     opt = Adam([w])
     w.grad = torch.ones(2)
     opt.step()
-    state = opt.__getstate__()
-    state["state"][w]["step"] = 3  # a checkpoint written before steps became tensors
-    opt.__setstate__(state)
+    reload_with_numbers(opt, w, step=3)  # a checkpoint written before steps became tensors
     assert torch.is_tensor(opt.state[w]["step"]) and opt.state[w]["step"].item() == 3
 
 
@@ -188,10 +172,8 @@ def _unrolled_reference_loss(decoupled: bool, names: tuple[str, ...], amsgrad: b
 def float64_steps() -> Iterator[None]:
     """float64 as the default dtype, so that the `step` counters (float32 otherwise) and with them
     the bias corrections are float64, as in the out-of-place reference."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+    with using_default_dtype(torch.float64):
+        yield
 
 
 @pytest.mark.parametrize("amsgrad", [False, True], ids=["plain", "amsgrad"])
@@ -250,7 +232,8 @@ def test_one_differentiable_step_with_tensor_weight_decay_passes_gradcheck(cls: 
 
 
 def test_tensor_weight_decay_without_grad_matches_float() -> None:
-    ours_params, theirs_params = _pair(Adam, Adam, weight_decay=0.2)[:2]
+    ours_params, theirs_params = twin_params([(5,), (2, 3)])
     tensor_opt = Adam(ours_params, weight_decay=torch.tensor(0.2, dtype=torch.float64))
     float_opt = Adam(theirs_params, weight_decay=0.2)
-    _run((ours_params, theirs_params, tensor_opt, float_opt), steps=5)
+    drive_in_lockstep((tensor_opt, float_opt), (ours_params, theirs_params), 5, stream_grads(7))
+    assert_params_close(ours_params, theirs_params)

@@ -4,36 +4,18 @@ import pytest
 import torch
 
 from optimkit.optim import Adamax
-
-TOL = {"rtol": 1e-10, "atol": 1e-12}
-
-
-def _twins(seed: int = 0) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    g = torch.Generator().manual_seed(seed)
-    base = [torch.randn(4, 3, dtype=torch.float64, generator=g), torch.randn(5, dtype=torch.float64, generator=g)]
-    return [b.clone().requires_grad_() for b in base], [b.clone().requires_grad_() for b in base]
-
-
-def _drive(ours: torch.optim.Optimizer, theirs: torch.optim.Optimizer, ours_p: list[torch.Tensor],
-           theirs_p: list[torch.Tensor], steps: int = 12) -> None:
-    g = torch.Generator().manual_seed(11)
-    for _ in range(steps):
-        for a, b in zip(ours_p, theirs_p):
-            grad = torch.randn(a.shape, dtype=a.dtype, generator=g)
-            a.grad, b.grad = grad, grad.clone()
-        ours.step()
-        theirs.step()
-    for a, b in zip(ours_p, theirs_p):
-        torch.testing.assert_close(a, b, **TOL)
+from tests._harness import assert_params_close, drive_in_lockstep, stream_grads, twin_params, using_default_dtype
 
 
 @pytest.mark.parametrize("foreach", [False, True])
 def test_tensor_lr_matches_torch(foreach: bool) -> None:
     """torch's for-loop divides the float32 lr tensor, its foreach version a Python float: the two
     differ by ~1e-8 relative, and each of ours matches its own."""
-    ours_p, theirs_p = _twins()
+    ours_p, theirs_p = twin_params([(4, 3), (5,)])
     kwargs = {"lr": torch.tensor(0.01), "betas": (0.8, 0.95), "foreach": foreach}
-    _drive(Adamax(ours_p, **kwargs), torch.optim.Adamax(theirs_p, **kwargs), ours_p, theirs_p)
+    ours, theirs = Adamax(ours_p, **kwargs), torch.optim.Adamax(theirs_p, **kwargs)
+    drive_in_lockstep((ours, theirs), (ours_p, theirs_p), 12, stream_grads(11))
+    assert_params_close(ours_p, theirs_p)
 
 
 def test_matches_an_independent_reference() -> None:
@@ -75,14 +57,10 @@ def test_sparse_gradients_are_refused_like_torch() -> None:
 
 
 def test_step_dtype_follows_the_default_dtype_like_torch() -> None:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
+    with using_default_dtype(torch.float64):
         for cls in (Adamax, torch.optim.Adamax):
             w = torch.zeros(2, requires_grad=True)
             opt = cls([w])
             w.grad = torch.ones(2)
             opt.step()
             assert opt.state[w]["step"].dtype == torch.float64
-    finally:
-        torch.set_default_dtype(previous)

@@ -3,14 +3,23 @@ average, capturable mode, state layout and torch's errors."""
 
 from __future__ import annotations
 
-import importlib
 import struct
 
 import pytest
 import torch
 
-import optimkit.optim._validation as validation
 from optimkit.optim import ASGD
+from tests._harness import (
+    TOLERANCES,
+    allow_capturable_on_cpu,
+    assert_params_close,
+    clone_params,
+    drive_in_lockstep,
+    random_params,
+    reload_with_numbers,
+    stream_grads,
+    using_default_dtype,
+)
 
 
 def _f32(x: float) -> float:
@@ -78,49 +87,33 @@ def test_average_is_the_mean_of_the_iterates_after_t0() -> None:
     torch.testing.assert_close(opt.state[w]["ax"], expected, rtol=1e-6, atol=1e-7)
 
 
-def _allow_capturable_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Both implementations refuse capturable=True on the CPU; lift that check on both sides so
-    the capturable arithmetic itself can be compared here."""
-    monkeypatch.setattr(importlib.import_module("torch.optim.asgd"), "_get_capturable_supported_devices",
-                        lambda supports_xla=True: ["cpu"])
-    monkeypatch.setattr(validation, "capturable_devices", lambda *, supports_xla=True: ["cpu"])
-
-
 def _train(cls: type, base: list[torch.Tensor], steps: int,
            **kwargs: object) -> tuple[list[torch.Tensor], torch.optim.Optimizer]:
-    params = [b.clone().requires_grad_() for b in base]
+    """A copy of ``base`` trained on its own for ``steps`` steps, on gradients drawn from seed 11."""
+    params = clone_params(base)
     opt = cls(params, **kwargs)
-    generator = torch.Generator().manual_seed(11)
-    for _ in range(steps):
-        for p in params:
-            p.grad = torch.randn(p.shape, dtype=p.dtype, generator=generator)
-        opt.step()
+    drive_in_lockstep((opt,), (params,), steps, stream_grads(11))
     return params, opt
 
 
 @pytest.mark.parametrize("foreach", [False, True])
 def test_capturable_matches_torch(monkeypatch: pytest.MonkeyPatch, foreach: bool) -> None:
-    _allow_capturable_on_cpu(monkeypatch)
-    generator = torch.Generator().manual_seed(2)
-    base = [torch.randn(3, 4, dtype=torch.float64, generator=generator),
-            torch.randn(6, dtype=torch.float64, generator=generator)]
+    allow_capturable_on_cpu(monkeypatch, torch.optim.ASGD)
+    base = random_params([(3, 4), (6,)], seed=2, requires_grad=False)
     kwargs = {"lr": 0.05, "lambd": 1e-2, "alpha": 0.6, "t0": 4, "weight_decay": 0.1}
     ours, ours_opt = _train(ASGD, base, 15, capturable=True, foreach=foreach, **kwargs)
     # Our capturable rule follows the order of operations of torch's capturable for-loop.
     loop, loop_opt = _train(torch.optim.ASGD, base, 15, capturable=True, foreach=False, **kwargs)
-    for a, b in zip(ours, loop):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    assert_params_close(ours, loop, TOLERANCES[torch.float64])
     for p, q in zip(ours, loop):
         for key in ("step", "eta", "mu", "ax"):
             torch.testing.assert_close(ours_opt.state[p][key], loop_opt.state[q][key], rtol=1e-6, atol=1e-9)
     # torch's capturable foreach orders the float32 eta arithmetic differently: close, not equal.
     their_foreach, _ = _train(torch.optim.ASGD, base, 15, capturable=True, foreach=True, **kwargs)
-    for a, b in zip(ours, their_foreach):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    assert_params_close(ours, their_foreach, {"rtol": 1e-5, "atol": 1e-7})
     # And capturable changes where the numbers live, not what they are.
     plain, _ = _train(ASGD, base, 15, foreach=foreach, **kwargs)
-    for a, b in zip(ours, plain):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    assert_params_close(ours, plain, {"rtol": 1e-5, "atol": 1e-7})
 
 
 def test_state_layout_matches_torch() -> None:
@@ -135,16 +128,12 @@ def test_state_layout_matches_torch() -> None:
 
 
 def test_counters_are_float64_when_that_is_the_default_dtype() -> None:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
+    with using_default_dtype(torch.float64):
         w = torch.zeros(2, requires_grad=True)
         opt = ASGD([w], lr=0.3)
         opt.preinitialize()
         assert [opt.state[w][key].dtype for key in ("step", "eta", "mu")] == [torch.float64] * 3
         assert opt.state[w]["eta"].item() == 0.3
-    finally:
-        torch.set_default_dtype(previous)
 
 
 def test_preinitialize_and_sparsify_names() -> None:
@@ -170,9 +159,7 @@ def test_numbers_from_old_checkpoint_are_upgraded() -> None:
     opt = ASGD([w])
     w.grad = torch.ones(2)
     opt.step()
-    state = opt.__getstate__()
-    state["state"][w].update({"step": 4, "eta": 0.5, "mu": 1.0})
-    opt.__setstate__(state)
+    reload_with_numbers(opt, w, step=4, eta=0.5, mu=1.0)
     for key, value in (("step", 4.0), ("eta", 0.5), ("mu", 1.0)):
         tensor = opt.state[w][key]
         assert torch.is_tensor(tensor) and tensor.item() == value and tensor.dtype == torch.float32, key

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from optimkit.optim import Lamb
+from tests._harness import TOLERANCES, assert_params_close, clone_params, drive_in_lockstep, stream_grads
 from tests.optim._references import ReferenceLamb
 from tests.optim._regression import regression_loss_ratio
 
@@ -36,21 +37,14 @@ def _params(seed: int = 0) -> list[torch.Tensor]:
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
 def test_trajectory_equals_reference_for_20_steps(config: dict[str, Any], foreach: bool) -> None:
     base = _params()
-    ours = [p.clone().requires_grad_() for p in base]
-    theirs = [p.clone().requires_grad_() for p in base]
+    ours, theirs = clone_params(base), clone_params(base)
     opt = Lamb(ours, foreach=foreach, **config)
     ref = ReferenceLamb(theirs, **config)
-    g = torch.Generator().manual_seed(1)
-    for _ in range(20):
-        for a, b in zip(ours, theirs):
-            grad = torch.randn(a.shape, dtype=a.dtype, generator=g)
-            a.grad, b.grad = grad, grad.clone()
-        opt.step()
-        ref.step()
+    drive_in_lockstep((opt, ref), (ours, theirs), 20, stream_grads(1))
+    assert_params_close(ours, theirs, TOLERANCES[torch.float64])
     for a, b in zip(ours, theirs):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
-        torch.testing.assert_close(opt.state[a]["exp_avg"], ref.state[b]["exp_avg"], rtol=1e-10, atol=1e-12)
-        torch.testing.assert_close(opt.state[a]["exp_avg_sq"], ref.state[b]["exp_avg_sq"], rtol=1e-10, atol=1e-12)
+        for key in ("exp_avg", "exp_avg_sq"):
+            torch.testing.assert_close(opt.state[a][key], ref.state[b][key], **TOLERANCES[torch.float64])
         assert opt.state[a]["step"].item() == 20
     assert not torch.equal(ours[0].detach(), base[0])
 

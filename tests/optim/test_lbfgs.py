@@ -13,9 +13,7 @@ import torch
 from optimkit.optim import LBFGS
 from optimkit.optim._lbfgs_history import MIN_CURVATURE, CurvatureHistory
 from optimkit.optim.lbfgs import cubic_minimizer, strong_wolfe
-from tests._harness import assert_states_close
-
-TIGHT = {"rtol": 1e-12, "atol": 1e-14}
+from tests._harness import EXACT, assert_states_close, clone_params, random_params
 
 
 def rosenbrock(x: torch.Tensor) -> torch.Tensor:
@@ -49,12 +47,12 @@ def test_rosenbrock_four_steps_equal_torch(line_search_fn: str | None, start: li
     for _ in range(4):
         returned = ours.step(_closure(ours_x, ours_losses))
         expected = theirs.step(_closure(theirs_x, theirs_losses))
-        torch.testing.assert_close(returned, expected, **TIGHT)
-        torch.testing.assert_close(ours_x, theirs_x, **TIGHT)
+        torch.testing.assert_close(returned, expected, **EXACT)
+        torch.testing.assert_close(ours_x, theirs_x, **EXACT)
     # The same evaluations, in the same order, and the same state (history included).
     assert len(ours_losses) == len(theirs_losses)
     assert ours_losses == pytest.approx(theirs_losses, rel=1e-12, abs=1e-14)
-    assert_states_close(ours, theirs, tolerance=TIGHT)
+    assert_states_close(ours, theirs, tolerance=EXACT)
     assert rosenbrock(ours_x.detach()).item() < start_loss
     state = ours.state[ours_x]
     assert state["n_iter"] > 4 and len(state["old_dirs"]) > 1  # several iterations per step
@@ -116,8 +114,8 @@ def test_tensor_lr_equals_torch(line_search_fn: str | None) -> None:
     for _ in range(3):
         ours.step(_closure(ours_x))
         theirs.step(_closure(theirs_x))
-    torch.testing.assert_close(ours_x, theirs_x, **TIGHT)
-    assert_states_close(ours, theirs, tolerance=TIGHT)
+    torch.testing.assert_close(ours_x, theirs_x, **EXACT)
+    assert_states_close(ours, theirs, tolerance=EXACT)
 
 
 def test_returns_at_once_when_the_gradient_is_already_small() -> None:
@@ -151,7 +149,7 @@ def test_sparse_gradients_of_an_embedding_equal_torch() -> None:
         ours.step(closure_for(ours_emb))
         theirs.step(closure_for(theirs_emb))
     assert ours_emb.weight.grad is not None and ours_emb.weight.grad.is_sparse
-    torch.testing.assert_close(ours_emb.weight, theirs_emb.weight, **TIGHT)
+    torch.testing.assert_close(ours_emb.weight, theirs_emb.weight, **EXACT)
     # Rows that were never looked up have zero gradient and stay where they were.
     untouched = [1, 3, 4]
     assert torch.equal(ours_emb.weight[untouched], theirs_emb.weight[untouched])
@@ -284,17 +282,15 @@ def test_history_wraps_torchs_state_lists_in_place() -> None:
     alphas: list[Any] = [None] * 3
     ours = history.inverse_times(g, alphas)
     # torch's last direction came from the same history at the same gradient (it then stepped).
-    torch.testing.assert_close(ours, state["d"], **TIGHT)
+    torch.testing.assert_close(ours, state["d"], **EXACT)
     count = len(history)
     for mine, torchs in zip(alphas[:count], state["al"][:count]):
-        torch.testing.assert_close(mine, torchs, **TIGHT)
+        torch.testing.assert_close(mine, torchs, **EXACT)
 
 
 # ----------------------------------------------------------------------------------- preinitialize
 def _params() -> list[torch.Tensor]:
-    g = torch.Generator().manual_seed(4)
-    return [torch.randn(3, 2, dtype=torch.float64, generator=g).requires_grad_(),
-            torch.randn(4, dtype=torch.float64, generator=g).requires_grad_()]
+    return random_params([(3, 2), (4,)], seed=4)
 
 
 def _quadratic(params: list[torch.Tensor], step: int) -> Callable[[], torch.Tensor]:
@@ -341,16 +337,16 @@ def test_preinitialized_state_cross_loads_into_torch() -> None:
     params = _params()
     opt = LBFGS(params, history_size=3)
     opt.preinitialize()
-    torch_params = [p.detach().clone().requires_grad_() for p in params]
+    torch_params = clone_params(params)
     loaded = torch.optim.LBFGS(torch_params, history_size=3)
     loaded.load_state_dict(opt.state_dict())
-    fresh_params = [p.detach().clone().requires_grad_() for p in params]
+    fresh_params = clone_params(params)
     fresh = torch.optim.LBFGS(fresh_params, history_size=3)
     for step in range(3):
         loaded.step(_quadratic(torch_params, step))
         fresh.step(_quadratic(fresh_params, step))
     for a, b in zip(torch_params, fresh_params):
-        torch.testing.assert_close(a, b, **TIGHT)
+        torch.testing.assert_close(a, b, **EXACT)
 
 
 def test_state_names_to_sparsify_is_empty() -> None:
@@ -472,7 +468,7 @@ def test_line_search_equals_torchs_on_wavy_functions(seed: int, max_ls: int) -> 
         theirs = torch_strong_wolfe(lambda x, t, d: evaluate(t), x0, first_step, d, f0, g0, g0.dot(d), max_ls=max_ls)
         assert ours_calls == pytest.approx(theirs_calls, rel=1e-12, abs=0), first_step
         assert ours[0] == pytest.approx(theirs[0], rel=1e-12)
-        torch.testing.assert_close(ours[1], theirs[1], **TIGHT)
+        torch.testing.assert_close(ours[1], theirs[1], **EXACT)
         assert float(ours[2]) == pytest.approx(float(theirs[2]), rel=1e-12)
         assert ours[3] == theirs[3]
 

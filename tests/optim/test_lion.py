@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from optimkit.optim import Lion
+from tests._harness import TOLERANCES, assert_params_close, clone_params, drive_in_lockstep, random_params, stream_grads
 from tests.optim._references import ReferenceLion
 from tests.optim._regression import regression_loss_ratio
 
@@ -22,22 +23,16 @@ CONFIGS = [
 @pytest.mark.parametrize("foreach", [False, True], ids=["loop", "foreach"])
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
 def test_trajectory_equals_reference_for_20_steps(config: dict[str, Any], foreach: bool) -> None:
-    g = torch.Generator().manual_seed(0)
-    base = [torch.randn(4, 3, dtype=torch.float64, generator=g), torch.randn(5, dtype=torch.float64, generator=g),
-            torch.randn(3, 2, dtype=torch.complex128, generator=g)]
-    ours = [p.clone().requires_grad_() for p in base]
-    theirs = [p.clone().requires_grad_() for p in base]
+    g = torch.Generator().manual_seed(0)  # the parameters, then the gradients
+    base = random_params([(4, 3), (5,), (3, 2)], [torch.float64, torch.float64, torch.complex128], seed=g,
+                         requires_grad=False)
+    ours, theirs = clone_params(base), clone_params(base)
     opt = Lion(ours, foreach=foreach, **config)
     ref = ReferenceLion(theirs, **config)
-    for _ in range(20):
-        for a, b in zip(ours, theirs):
-            grad = torch.randn(a.shape, dtype=a.dtype, generator=g)
-            a.grad, b.grad = grad, grad.clone()
-        opt.step()
-        ref.step()
+    drive_in_lockstep((opt, ref), (ours, theirs), 20, stream_grads(g))
+    assert_params_close(ours, theirs, TOLERANCES[torch.float64])
     for a, b in zip(ours, theirs):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
-        torch.testing.assert_close(opt.state[a]["exp_avg"], ref.state[b]["exp_avg"], rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(opt.state[a]["exp_avg"], ref.state[b]["exp_avg"], **TOLERANCES[torch.float64])
     assert not torch.equal(ours[0].detach(), base[0])
 
 

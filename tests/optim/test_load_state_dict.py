@@ -20,29 +20,19 @@ from torch import Tensor
 
 import optimkit.cerebras.optim as cerebras
 import optimkit.optim as optim
+from tests._harness import random_params, seeded_grads, set_grads
 
 # ------------------------------------------------------------------------------------ helpers
 
 
 def _params(seed: int = 0) -> list[Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return [
-        torch.randn(4, 3, generator=g).requires_grad_(),
-        torch.randn(5, generator=g).requires_grad_(),
-        torch.randn(2, 2, generator=g).requires_grad_(),
-    ]
+    return random_params([(4, 3), (5,), (2, 2)], torch.float32, seed=seed)
 
 
 def _set_grads(params: list[Tensor], step: int, *, sparse: bool = False, skip_last: bool = False) -> None:
-    g = torch.Generator().manual_seed(100 + step)
-    for index, p in enumerate(params):
-        grad = torch.randn(p.shape, generator=g)
-        if skip_last and index == len(params) - 1:
-            p.grad = None
-        elif sparse:
-            p.grad = grad.to_sparse()
-        else:
-            p.grad = grad
+    last = len(params) - 1
+    grads = seeded_grads(100, skip=lambda _, index: skip_last and index == last)(step, params)
+    set_grads([grad.to_sparse() if sparse and grad is not None else grad for grad in grads], params)
 
 
 def _train(opt: torch.optim.Optimizer, params: list[Tensor], steps: int, *, sparse: bool = False,

@@ -10,23 +10,15 @@ import torch
 
 from optimkit.optim import Muon
 from optimkit.optim.muon import adjusted_lr, newton_schulz
+from tests._harness import assert_params_close, drive_in_lockstep, random_params, seeded_grads, twin_params
+
+#: Parameters and gradients are drawn in float32 and cast (to bfloat16 as well).
+_GRADS = seeded_grads(2000, draw_dtype=torch.float32)
 
 
-def _matrices(shapes: tuple[tuple[int, int], ...] = ((6, 4), (3, 5)), dtype: torch.dtype = torch.float64,
-              seed: int = 0) -> list[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return [torch.randn(shape, generator=g).to(dtype).requires_grad_() for shape in shapes]
-
-
-def _step_both(ours: torch.optim.Optimizer, theirs: torch.optim.Optimizer, ours_params: list[torch.Tensor],
-               theirs_params: list[torch.Tensor], steps: int) -> None:
-    for step in range(steps):
-        g = torch.Generator().manual_seed(2000 + step)
-        for a, b in zip(ours_params, theirs_params):
-            grad = torch.randn(a.shape, generator=g).to(a.dtype)
-            a.grad, b.grad = grad, grad.clone()
-        ours.step()
-        theirs.step()
+def _matrices(shapes: tuple[tuple[int, int], ...] = ((6, 4), (3, 5)),
+              dtype: torch.dtype = torch.float64) -> list[torch.Tensor]:
+    return random_params(shapes, dtype, draw_dtype=torch.float32)
 
 
 @pytest.mark.parametrize("shape", [(8, 5), (5, 8), (6, 6)])
@@ -110,22 +102,21 @@ def test_complex_and_sparse_are_rejected_like_torch() -> None:
 def test_bfloat16_parameters_equal_torch(nesterov: bool) -> None:
     """In bfloat16 torch's cast is a no-op, so without Nesterov the buffer itself is normalised in
     place; the trajectory and the buffers must still be torch's."""
-    ours_params, theirs_params = _matrices(dtype=torch.bfloat16), _matrices(dtype=torch.bfloat16)
+    ours_params, theirs_params = twin_params([(6, 4), (3, 5)], torch.bfloat16, draw_dtype=torch.float32)
     ours = Muon(ours_params, lr=0.02, nesterov=nesterov)
     theirs = torch.optim.Muon(theirs_params, lr=0.02, nesterov=nesterov)
-    _step_both(ours, theirs, ours_params, theirs_params, 4)
+    drive_in_lockstep((ours, theirs), (ours_params, theirs_params), 4, _GRADS)
     for a, b in zip(ours_params, theirs_params):
         assert torch.equal(a, b)
         assert torch.equal(ours.state[a]["momentum_buffer"], theirs.state[b]["momentum_buffer"])
 
 
 def test_tensor_lr_equals_torch() -> None:
-    ours_params, theirs_params = _matrices(), _matrices()
+    ours_params, theirs_params = twin_params([(6, 4), (3, 5)], draw_dtype=torch.float32)
     ours = Muon(ours_params, lr=torch.tensor(0.02))  # type: ignore[arg-type]
     theirs = torch.optim.Muon(theirs_params, lr=torch.tensor(0.02))
-    _step_both(ours, theirs, ours_params, theirs_params, 4)
-    for a, b in zip(ours_params, theirs_params):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    drive_in_lockstep((ours, theirs), (ours_params, theirs_params), 4, _GRADS)
+    assert_params_close(ours_params, theirs_params)
 
 
 def test_tensor_lr_must_have_one_element() -> None:

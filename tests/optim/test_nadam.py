@@ -3,22 +3,25 @@ Tensor lr, ``mu_product`` and old checkpoints."""
 
 from __future__ import annotations
 
-import copy
 import math
-import sys
 
 import pytest
 import torch
 
 from optimkit.optim import NAdam
-from tests.optim._torch_compare import (
+from tests._harness import (
+    FLOAT32_STEP_SIZES,
+    TOLERANCES,
     allow_capturable_on_cpu,
-    assert_close,
-    assert_same_states,
-    clone,
-    make_params,
-    run_pair,
-    step_both,
+    assert_states_close,
+    clone_params,
+    differentiable_steps,
+    every_third_step,
+    meta_start,
+    mixed_params,
+    run_against_torch,
+    stream_grads,
+    using_default_dtype,
 )
 
 
@@ -29,9 +32,7 @@ from tests.optim._torch_compare import (
 )
 def test_differentiable_arithmetic_matches_torch(options: dict) -> None:
     """differentiable=True computes the step sizes from the float32 ``mu_product`` tensor."""
-    ours, theirs, opt_a, opt_b = run_pair(NAdam, lr=0.01, differentiable=True, **options)
-    assert_close(ours, theirs)
-    assert_same_states(opt_a, opt_b)
+    run_against_torch(NAdam, lr=0.01, differentiable=True, **options).assert_close()
 
 
 def test_gradients_reach_the_initial_weights_and_a_tensor_lr() -> None:
@@ -39,14 +40,9 @@ def test_gradients_reach_the_initial_weights_and_a_tensor_lr() -> None:
     with a Tensor lr that requires grad: its for-loop overwrites a tensor autograd saved."""
 
     def three_steps(base: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
-        w = base.clone()
-        opt = NAdam([w], lr=lr, weight_decay=0.1, decoupled_weight_decay=True, differentiable=True)
-        for step in range(3):
-            w.grad = torch.cos(torch.arange(6, dtype=torch.float64).reshape(2, 3) * (step + 1))
-            opt.step()
-        return w
+        return differentiable_steps(NAdam, base, 3, lr=lr, weight_decay=0.1, decoupled_weight_decay=True)
 
-    base = torch.linspace(-1.0, 1.0, 6, dtype=torch.float64).reshape(2, 3).requires_grad_()
+    base = meta_start()
     lr = torch.tensor(0.05, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(three_steps, (base, lr))
     assert torch.autograd.grad(three_steps(base, lr).sum(), lr)[0].abs() > 0
@@ -57,19 +53,16 @@ def test_capturable_matches_torch(monkeypatch: pytest.MonkeyPatch, foreach: bool
     """capturable=True keeps every scalar in 0-dim tensors (here on the CPU). Our arithmetic is
     torch's for-loop one; torch's foreach version orders its float32 scalar work differently, so
     against it only float32 rounding of the step sizes may differ."""
-    allow_capturable_on_cpu(monkeypatch, sys.modules[torch.optim.NAdam.__module__])
-    ours, theirs, opt_a, opt_b = run_pair(NAdam, lr=0.01, weight_decay=0.05, capturable=True, foreach=foreach)
-    tolerance = {"rtol": 1e-7, "atol": 1e-9} if foreach else {"rtol": 1e-10, "atol": 1e-12}
-    assert_close(ours, theirs, **tolerance)
-    assert_same_states(opt_a, opt_b, **tolerance)
+    allow_capturable_on_cpu(monkeypatch, torch.optim.NAdam)
+    run = run_against_torch(NAdam, lr=0.01, weight_decay=0.05, capturable=True, foreach=foreach)
+    run.assert_close(FLOAT32_STEP_SIZES if foreach else TOLERANCES[torch.float64])
 
 
 @pytest.mark.parametrize("foreach", [False, True])
 def test_tensor_lr_matches_torch(foreach: bool) -> None:
-    ours, theirs, opt_a, opt_b = run_pair(NAdam, lr=torch.tensor(0.01), weight_decay=0.1, foreach=foreach)
+    run = run_against_torch(NAdam, lr=torch.tensor(0.01), weight_decay=0.1, foreach=foreach)
     # torch's for-loop rounds the step sizes in lr's float32; its foreach version reads lr first.
-    tolerance = {"rtol": 1e-10, "atol": 1e-12} if not foreach else {"rtol": 1e-7, "atol": 1e-9}
-    assert_close(ours, theirs, **tolerance)
+    run.assert_close(FLOAT32_STEP_SIZES if foreach else TOLERANCES[torch.float64], states=False)
 
 
 def test_mu_product_is_the_running_product_of_the_momentum_schedule() -> None:
@@ -103,36 +96,25 @@ def test_first_step_against_a_plain_reference() -> None:
 
 
 def test_state_dtypes_follow_a_float64_default_dtype() -> None:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        ours, theirs, opt_a, opt_b = run_pair(NAdam, steps=3)
-    finally:
-        torch.set_default_dtype(previous)
-    assert_same_states(opt_a, opt_b)
+    with using_default_dtype(torch.float64):
+        ours, theirs, opt_a, opt_b = run_against_torch(NAdam, steps=3)
+    assert_states_close(opt_a, opt_b, TOLERANCES[torch.float64])
     assert opt_a.state[ours[0]]["mu_product"].dtype == torch.float64
 
 
 def test_old_checkpoint_with_number_step_and_mu_product() -> None:
     """Checkpoints from before `step` and `mu_product` became tensors still load, as in torch."""
-    ours, theirs, opt_a, opt_b = run_pair(NAdam, steps=4, lr=0.01)
-    saved = opt_b.state_dict()
-    for state in saved["state"].values():
-        state["step"] = state["step"].item()
-        state["mu_product"] = state["mu_product"].item()
-    # Separate copies: loading keeps tensors of the right dtype and device as they are.
-    opt_a.load_state_dict(copy.deepcopy(saved))
-    opt_b.load_state_dict(copy.deepcopy(saved))
-    for opt in (opt_a, opt_b):
+    run = run_against_torch(NAdam, steps=4, lr=0.01)
+    run.load_old_checkpoint("step", "mu_product")
+    for opt in (run.ours, run.theirs):
         assert all(torch.is_tensor(s["mu_product"]) for s in opt.state.values())
-    step_both(opt_a, opt_b, ours, theirs, steps=4, seed=5)
-    assert_close(ours, theirs)
-    assert_same_states(opt_a, opt_b)
+    run.drive(4, stream_grads(5, skip=every_third_step()))
+    run.assert_close()
 
 
 def test_preinitialize_and_sparsify_names() -> None:
-    params = make_params()
-    opt = NAdam(clone(params))
+    params = mixed_params()
+    opt = NAdam(clone_params(params))
     opt.preinitialize()
     p = opt.param_groups[0]["params"][0]
     assert list(opt.state[p]) == ["step", "mu_product", "exp_avg", "exp_avg_sq"]

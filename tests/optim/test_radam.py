@@ -3,20 +3,21 @@ reference, the differentiable and capturable arithmetic, a Tensor lr and old che
 
 from __future__ import annotations
 
-import copy
 import math
-import sys
 
 import pytest
 import torch
 
 from optimkit.optim import RAdam
-from tests.optim._torch_compare import (
+from tests._harness import (
+    FLOAT32_STEP_SIZES,
+    TOLERANCES,
     allow_capturable_on_cpu,
-    assert_close,
-    assert_same_states,
-    run_pair,
-    step_both,
+    differentiable_steps,
+    every_third_step,
+    meta_start,
+    run_against_torch,
+    stream_grads,
 )
 
 
@@ -101,9 +102,7 @@ def test_warm_up_steps_are_bias_corrected_momentum() -> None:
     ids=["plain", "l2", "decoupled", "maximize"],
 )
 def test_differentiable_arithmetic_matches_torch(options: dict) -> None:
-    ours, theirs, opt_a, opt_b = run_pair(RAdam, lr=0.01, differentiable=True, **options)
-    assert_close(ours, theirs)
-    assert_same_states(opt_a, opt_b)
+    run_against_torch(RAdam, lr=0.01, differentiable=True, **options).assert_close()
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 0.1])
@@ -112,16 +111,12 @@ def test_meta_gradient_matches_torch(weight_decay: float) -> None:
     weights and to a Tensor lr, equal to torch's."""
     results = []
     for cls in (RAdam, torch.optim.RAdam):
-        base = torch.linspace(-1.0, 1.0, 6, dtype=torch.float64).reshape(2, 3).requires_grad_()
+        base = meta_start()
         lr = torch.tensor(0.05, dtype=torch.float64, requires_grad=True)
-        w = base.clone()
-        opt = cls([w], lr=lr, weight_decay=weight_decay, differentiable=True)
-        for step in range(8):
-            w.grad = torch.cos(torch.arange(6, dtype=torch.float64).reshape(2, 3) * (step + 1))
-            opt.step()
+        w = differentiable_steps(cls, base, 8, lr=lr, weight_decay=weight_decay)
         results.append(torch.autograd.grad((w**2).sum(), (base, lr)))
     for ours, theirs in zip(*results):
-        torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(ours, theirs, **TOLERANCES[torch.float64])
     assert results[0][1].abs() > 0
 
 
@@ -130,35 +125,26 @@ def test_capturable_matches_torch(monkeypatch: pytest.MonkeyPatch, foreach: bool
     """capturable=True decides the rectification on the device with `where` (here on the CPU).
     Our arithmetic is torch's for-loop one; torch's foreach version orders its float32 scalar
     work differently, so against it only float32 rounding of the step sizes may differ."""
-    allow_capturable_on_cpu(monkeypatch, sys.modules[torch.optim.RAdam.__module__])
-    ours, theirs, opt_a, opt_b = run_pair(RAdam, lr=0.01, weight_decay=0.05, capturable=True, foreach=foreach)
-    tolerance = {"rtol": 1e-7, "atol": 1e-9} if foreach else {"rtol": 1e-10, "atol": 1e-12}
-    assert_close(ours, theirs, **tolerance)
-    assert_same_states(opt_a, opt_b, **tolerance)
+    allow_capturable_on_cpu(monkeypatch, torch.optim.RAdam)
+    run = run_against_torch(RAdam, lr=0.01, weight_decay=0.05, capturable=True, foreach=foreach)
+    run.assert_close(FLOAT32_STEP_SIZES if foreach else TOLERANCES[torch.float64])
 
 
 @pytest.mark.parametrize("foreach", [False, True])
 def test_tensor_lr_matches_torch(foreach: bool) -> None:
-    ours, theirs, opt_a, opt_b = run_pair(RAdam, lr=torch.tensor(0.01), weight_decay=0.1,
-                                          decoupled_weight_decay=True, foreach=foreach)
+    run = run_against_torch(RAdam, lr=torch.tensor(0.01), weight_decay=0.1, decoupled_weight_decay=True,
+                            foreach=foreach)
     # torch's foreach version multiplies the float32 lr into its per-parameter step sizes, which
     # rounds them in float32; its for-loop (our arithmetic) scales the float64 update by lr.
-    tolerance = {"rtol": 1e-7, "atol": 1e-9} if foreach else {"rtol": 1e-10, "atol": 1e-12}
-    assert_close(ours, theirs, **tolerance)
-    assert_same_states(opt_a, opt_b, **tolerance)
+    run.assert_close(FLOAT32_STEP_SIZES if foreach else TOLERANCES[torch.float64])
 
 
 def test_old_checkpoint_with_number_step() -> None:
-    ours, theirs, opt_a, opt_b = run_pair(RAdam, steps=4, lr=0.01)
-    saved = opt_b.state_dict()
-    for state in saved["state"].values():
-        state["step"] = state["step"].item()
-    opt_a.load_state_dict(copy.deepcopy(saved))
-    opt_b.load_state_dict(copy.deepcopy(saved))
-    assert all(torch.is_tensor(s["step"]) for s in opt_a.state.values())
-    step_both(opt_a, opt_b, ours, theirs, steps=6, seed=5)
-    assert_close(ours, theirs)
-    assert_same_states(opt_a, opt_b)
+    run = run_against_torch(RAdam, steps=4, lr=0.01)
+    run.load_old_checkpoint("step")
+    assert all(torch.is_tensor(s["step"]) for s in run.ours.state.values())
+    run.drive(6, stream_grads(5, skip=every_third_step()))
+    run.assert_close()
 
 
 def test_state_and_sparsify_names() -> None:

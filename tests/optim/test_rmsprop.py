@@ -3,22 +3,23 @@ differentiable and capturable paths, a Tensor lr and old checkpoints."""
 
 from __future__ import annotations
 
-import copy
 import math
-import sys
 
 import pytest
 import torch
 
 from optimkit.optim import RMSprop
-from tests.optim._torch_compare import (
+from tests._harness import (
+    TOLERANCES,
+    Lockstep,
     allow_capturable_on_cpu,
-    assert_close,
-    assert_same_states,
-    clone,
-    make_params,
-    run_pair,
-    step_both,
+    clone_params,
+    differentiable_steps,
+    every_third_step,
+    meta_start,
+    mixed_params,
+    run_against_torch,
+    stream_grads,
 )
 
 
@@ -71,10 +72,10 @@ def test_matches_a_plain_reference(momentum: float, centered: bool, foreach: boo
     ],
 )
 def test_optional_states_in_torchs_order(momentum: float, centered: bool, keys: list[str]) -> None:
-    ours, theirs, opt_a, opt_b = run_pair(RMSprop, steps=2, momentum=momentum, centered=centered)
+    ours, theirs, opt_a, opt_b = run_against_torch(RMSprop, steps=2, momentum=momentum, centered=centered)
     assert list(opt_b.state[theirs[0]]) == keys
     assert list(opt_a.state[ours[0]]) == keys
-    fresh = RMSprop(clone(make_params()), momentum=momentum, centered=centered)
+    fresh = RMSprop(clone_params(mixed_params()), momentum=momentum, centered=centered)
     fresh.preinitialize()
     assert list(fresh.state[fresh.param_groups[0]["params"][0]]) == keys
     assert fresh.state_names_to_sparsify() == keys[1:]
@@ -84,12 +85,12 @@ def test_flags_are_positional_as_in_torch() -> None:
     """torch's RMSprop has no keyword-only marker: capturable, foreach, maximize, differentiable
     can be passed by position."""
     args = (0.01, 0.9, 1e-6, 0.01, 0.5, True, False, False, True, False)
-    ours, theirs = make_params(), None
-    theirs = clone(ours)
-    opt_a, opt_b = RMSprop(ours, *args), torch.optim.RMSprop(theirs, *args)
-    assert opt_a.param_groups[0]["maximize"] is True
-    step_both(opt_a, opt_b, ours, theirs, steps=10)
-    assert_close(ours, theirs)
+    ours = mixed_params()
+    theirs = clone_params(ours)
+    run = Lockstep(ours, theirs, RMSprop(ours, *args), torch.optim.RMSprop(theirs, *args))
+    assert run.ours.param_groups[0]["maximize"] is True
+    run.drive(10, stream_grads(1, skip=every_third_step()))
+    run.assert_close(states=False)
 
 
 @pytest.mark.parametrize(
@@ -98,9 +99,7 @@ def test_flags_are_positional_as_in_torch() -> None:
     ids=["plain", "momentum", "centered", "maximize"],
 )
 def test_differentiable_arithmetic_matches_torch(options: dict) -> None:
-    ours, theirs, opt_a, opt_b = run_pair(RMSprop, lr=0.01, differentiable=True, **options)
-    assert_close(ours, theirs)
-    assert_same_states(opt_a, opt_b)
+    run_against_torch(RMSprop, lr=0.01, differentiable=True, **options).assert_close()
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
@@ -109,14 +108,10 @@ def test_meta_gradient_to_the_initial_weights_matches_torch(momentum: float) -> 
     `grad_avg` after autograd saved it, so its backward through several steps fails.)"""
     results = []
     for cls in (RMSprop, torch.optim.RMSprop):
-        base = torch.linspace(-1.0, 1.0, 6, dtype=torch.float64).reshape(2, 3).requires_grad_()
-        w = base.clone()
-        opt = cls([w], lr=0.05, momentum=momentum, weight_decay=0.1, differentiable=True)
-        for step in range(6):
-            w.grad = torch.cos(torch.arange(6, dtype=torch.float64).reshape(2, 3) * (step + 1))
-            opt.step()
+        base = meta_start()
+        w = differentiable_steps(cls, base, 6, lr=0.05, momentum=momentum, weight_decay=0.1)
         results.append(torch.autograd.grad((w**2).sum(), base)[0])
-    torch.testing.assert_close(results[0], results[1], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(results[0], results[1], **TOLERANCES[torch.float64])
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
@@ -126,14 +121,9 @@ def test_gradients_reach_the_weights_and_a_tensor_lr(momentum: float, centered: 
     takes part in the update (torch's for-loop raises a TypeError here instead)."""
 
     def three_steps(base: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
-        w = base.clone()
-        opt = RMSprop([w], lr=lr, momentum=momentum, centered=centered, differentiable=True)
-        for step in range(3):
-            w.grad = torch.cos(torch.arange(6, dtype=torch.float64).reshape(2, 3) * (step + 1))
-            opt.step()
-        return w
+        return differentiable_steps(RMSprop, base, 3, lr=lr, momentum=momentum, centered=centered)
 
-    base = torch.linspace(-1.0, 1.0, 6, dtype=torch.float64).reshape(2, 3).requires_grad_()
+    base = meta_start()
     lr = torch.tensor(0.05, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(three_steps, (base, lr))
     assert torch.autograd.grad(three_steps(base, lr).sum(), lr)[0].abs() > 0
@@ -145,29 +135,20 @@ def test_gradients_reach_the_weights_and_a_tensor_lr(momentum: float, centered: 
 def test_capturable_matches_torch(monkeypatch: pytest.MonkeyPatch, foreach: bool, momentum: float,
                                   lr: float | torch.Tensor) -> None:
     """capturable=True (here on the CPU) keeps a Tensor lr on the device instead of reading it."""
-    allow_capturable_on_cpu(monkeypatch, sys.modules[torch.optim.RMSprop.__module__])
-    ours, theirs, opt_a, opt_b = run_pair(RMSprop, lr=lr, momentum=momentum, centered=True, capturable=True,
-                                          foreach=foreach)
-    assert_close(ours, theirs)
-    assert_same_states(opt_a, opt_b)
-    assert opt_a.state[ours[0]]["step"].device.type == "cpu"
+    allow_capturable_on_cpu(monkeypatch, torch.optim.RMSprop)
+    run = run_against_torch(RMSprop, lr=lr, momentum=momentum, centered=True, capturable=True, foreach=foreach)
+    run.assert_close()
+    assert run.ours.state[run.ours_params[0]]["step"].device.type == "cpu"
 
 
 @pytest.mark.parametrize("foreach", [False, True])
 def test_tensor_lr_matches_torch(foreach: bool) -> None:
-    ours, theirs, opt_a, opt_b = run_pair(RMSprop, lr=torch.tensor(0.01), momentum=0.5, foreach=foreach)
-    assert_close(ours, theirs)
-    assert_same_states(opt_a, opt_b)
+    run_against_torch(RMSprop, lr=torch.tensor(0.01), momentum=0.5, foreach=foreach).assert_close()
 
 
 def test_old_checkpoint_with_number_step() -> None:
-    ours, theirs, opt_a, opt_b = run_pair(RMSprop, steps=4, momentum=0.9, centered=True)
-    saved = opt_b.state_dict()
-    for state in saved["state"].values():
-        state["step"] = state["step"].item()
-    opt_a.load_state_dict(copy.deepcopy(saved))
-    opt_b.load_state_dict(copy.deepcopy(saved))
-    assert all(torch.is_tensor(s["step"]) for s in opt_a.state.values())
-    step_both(opt_a, opt_b, ours, theirs, steps=4, seed=5)
-    assert_close(ours, theirs)
-    assert_same_states(opt_a, opt_b)
+    run = run_against_torch(RMSprop, steps=4, momentum=0.9, centered=True)
+    run.load_old_checkpoint("step")
+    assert all(torch.is_tensor(s["step"]) for s in run.ours.state.values())
+    run.drive(4, stream_grads(5, skip=every_third_step()))
+    run.assert_close()

@@ -3,13 +3,21 @@ state layout, NaN handling and torch's errors."""
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 import torch
 
-import optimkit.optim._validation as validation
 from optimkit.optim import Rprop
+from tests._harness import (
+    EXACT,
+    allow_capturable_on_cpu,
+    assert_params_close,
+    clone_params,
+    drive_in_lockstep,
+    random_params,
+    reload_with_numbers,
+    stream_grads,
+    using_default_dtype,
+)
 
 
 def _reference(theta: list[float], grads: list[list[float]], *, lr: float, etas: tuple[float, float],
@@ -68,38 +76,19 @@ def test_matches_elementwise_reference(options: dict, foreach: bool) -> None:
     assert opt.state[w]["step"].item() == 20
 
 
-def _allow_capturable_on_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Both implementations refuse capturable=True on the CPU; lift that check on both sides so
-    the capturable arithmetic itself can be compared here."""
-    monkeypatch.setattr(importlib.import_module("torch.optim.rprop"), "_get_capturable_supported_devices",
-                        lambda supports_xla=True: ["cpu"])
-    monkeypatch.setattr(validation, "capturable_devices", lambda *, supports_xla=True: ["cpu"])
-
-
 @pytest.mark.parametrize("foreach", [False, True])
 def test_capturable_matches_torch(monkeypatch: pytest.MonkeyPatch, foreach: bool) -> None:
-    _allow_capturable_on_cpu(monkeypatch)
+    allow_capturable_on_cpu(monkeypatch, torch.optim.Rprop)
     generator = torch.Generator().manual_seed(1)
-    base = [torch.randn(4, 3, dtype=torch.float64, generator=generator),
-            torch.randn(5, dtype=torch.float64, generator=generator)]
-    ours = [b.clone().requires_grad_() for b in base]
-    theirs = [b.clone().requires_grad_() for b in base]
-    plain = [b.clone().requires_grad_() for b in base]
+    base = random_params([(4, 3), (5,)], seed=generator, requires_grad=False)
+    ours, theirs, plain = clone_params(base), clone_params(base), clone_params(base)
     kwargs = {"lr": 0.02, "step_sizes": (1e-3, 0.05), "foreach": foreach}
     opt_ours = Rprop(ours, capturable=True, **kwargs)
     opt_theirs = torch.optim.Rprop(theirs, capturable=True, **kwargs)
     opt_plain = Rprop(plain, **kwargs)
-    for _ in range(15):
-        grads = [torch.randn(b.shape, dtype=torch.float64, generator=generator) for b in base]
-        for group in (ours, theirs, plain):
-            for p, g in zip(group, grads):
-                p.grad = g.clone()
-        opt_ours.step()
-        opt_theirs.step()
-        opt_plain.step()
-    for a, b, c in zip(ours, theirs, plain):
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
-        torch.testing.assert_close(a, c, rtol=1e-12, atol=1e-14)
+    drive_in_lockstep((opt_ours, opt_theirs, opt_plain), (ours, theirs, plain), 15, stream_grads(generator))
+    assert_params_close(ours, theirs, EXACT)
+    assert_params_close(ours, plain, EXACT)
     step = opt_ours.state[ours[0]]["step"]
     assert step.device == ours[0].device and step.item() == 15
 
@@ -126,15 +115,11 @@ def test_complex_step_size_covers_both_parts() -> None:
 
 
 def test_step_is_float64_when_that_is_the_default_dtype() -> None:
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
+    with using_default_dtype(torch.float64):
         w = torch.zeros(2, requires_grad=True)
         opt = Rprop([w])
         opt.preinitialize()
         assert opt.state[w]["step"].dtype == torch.float64
-    finally:
-        torch.set_default_dtype(previous)
 
 
 def test_preinitialize_and_sparsify_names() -> None:
@@ -180,8 +165,6 @@ def test_float_step_from_old_checkpoint_is_upgraded() -> None:
     opt = Rprop([w])
     w.grad = torch.ones(2)
     opt.step()
-    state = opt.__getstate__()
-    state["state"][w]["step"] = 4
-    opt.__setstate__(state)
+    reload_with_numbers(opt, w, step=4)
     step = opt.state[w]["step"]
     assert torch.is_tensor(step) and step.item() == 4 and step.dtype == torch.float32 and step.device.type == "cpu"

@@ -4,16 +4,23 @@ import pytest
 import torch
 
 from optimkit.optim import SGD
+from tests._harness import (
+    EXACT,
+    assert_params_close,
+    drive_in_lockstep,
+    random_params,
+    seeded_grads,
+    set_grads,
+    twin_params,
+)
 
 
-def _params(seed: int = 0) -> list[torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return [torch.randn(4, 3, dtype=torch.float64, generator=g).requires_grad_() for _ in range(3)]
+def _params() -> list[torch.Tensor]:
+    return random_params([(4, 3)] * 3)
 
 
-def _grads(step: int, params: list[torch.Tensor]) -> list[torch.Tensor | None]:
-    g = torch.Generator().manual_seed(1000 + step)
-    return [None if (i == 2 and step < 3) else torch.randn(p.shape, dtype=p.dtype, generator=g) for i, p in enumerate(params)]
+#: The third parameter's first gradient comes on the fourth step.
+_LATE_GRADS = seeded_grads(1000, skip=lambda step, i: i == 2 and step < 3)
 
 
 @pytest.mark.parametrize("dampening", [0.0, 0.4])
@@ -23,14 +30,8 @@ def test_fused_handles_a_parameter_whose_first_gradient_comes_late(dampening: fl
     loop_params, fused_params = _params(), _params()
     loop = SGD(loop_params, lr=0.1, momentum=0.9, dampening=dampening, foreach=False)
     fused = SGD(fused_params, lr=0.1, momentum=0.9, dampening=dampening, fused=True)
-    for step in range(8):
-        for a, b, g in zip(loop_params, fused_params, _grads(step, loop_params)):
-            a.grad = g
-            b.grad = None if g is None else g.clone()
-        loop.step()
-        fused.step()
-    for a, b in zip(loop_params, fused_params):
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+    drive_in_lockstep((loop, fused), (loop_params, fused_params), 8, _LATE_GRADS)
+    assert_params_close(loop_params, fused_params, EXACT)
 
 
 @pytest.mark.parametrize("foreach", [False, True])
@@ -38,14 +39,8 @@ def test_tensor_lr_matches_torch(foreach: bool) -> None:
     ours_params, theirs_params = _params(), _params()
     ours = SGD(ours_params, lr=torch.tensor(0.05), momentum=0.9, foreach=foreach)
     theirs = torch.optim.SGD(theirs_params, lr=torch.tensor(0.05), momentum=0.9, foreach=foreach)
-    for step in range(5):
-        for a, b, g in zip(ours_params, theirs_params, _grads(step, ours_params)):
-            a.grad = g
-            b.grad = None if g is None else g.clone()
-        ours.step()
-        theirs.step()
-    for a, b in zip(ours_params, theirs_params):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    drive_in_lockstep((ours, theirs), (ours_params, theirs_params), 5, _LATE_GRADS)
+    assert_params_close(ours_params, theirs_params)
     assert isinstance(ours.param_groups[0]["lr"], torch.Tensor)
 
 
@@ -129,7 +124,7 @@ def _assert_same_sgd_state(ours: torch.optim.Optimizer, theirs: torch.optim.Opti
         for key, value in expected.items():
             actual = ours_state[index][key]
             assert actual.layout == value.layout, key
-            torch.testing.assert_close(actual.to_dense(), value.to_dense(), rtol=1e-12, atol=1e-14)
+            torch.testing.assert_close(actual.to_dense(), value.to_dense(), **EXACT)
 
 
 @pytest.mark.parametrize("foreach", [None, False, True], ids=["default", "loop", "foreach"])
@@ -142,7 +137,7 @@ def test_sparse_embedding_matches_torch_step_by_step(config: dict[str, object], 
     for step in range(12):
         _embedding_step(ours_emb, ours, step)
         _embedding_step(theirs_emb, theirs, step)
-        torch.testing.assert_close(ours_emb.weight, theirs_emb.weight, rtol=1e-12, atol=1e-14)
+        assert_params_close([ours_emb.weight], [theirs_emb.weight], EXACT)
         _assert_same_sgd_state(ours, theirs)
 
 
@@ -158,7 +153,7 @@ def test_sparse_embedding_with_a_scheduler_matches_torch(momentum: float) -> Non
         _embedding_step(theirs_emb, theirs, step)
         ours_sched.step()
         theirs_sched.step()
-    torch.testing.assert_close(ours_emb.weight, theirs_emb.weight, rtol=1e-12, atol=1e-14)
+    assert_params_close([ours_emb.weight], [theirs_emb.weight], EXACT)
     assert ours.param_groups[0]["lr"] == theirs.param_groups[0]["lr"]
 
 
@@ -203,7 +198,7 @@ def test_sparse_momentum_state_dicts_cross_load(direction: str) -> None:
     for step in range(4, 8):
         _embedding_step(second_emb, second, step)
         _embedding_step(straight_emb, straight, step)
-    torch.testing.assert_close(second_emb.weight, straight_emb.weight, rtol=1e-12, atol=1e-14)
+    assert_params_close([second_emb.weight], [straight_emb.weight], EXACT)
 
 
 def _sparse_grad_param() -> torch.Tensor:
@@ -237,10 +232,8 @@ def test_sparse_gradients_of_complex_parameters_match_torch(momentum: float, for
     """A complex parameter with a sparse gradient is updated in complex arithmetic (the real view
     of a sparse tensor is a copy, in which a momentum buffer would not be updated), beside a
     complex parameter with a dense gradient."""
-    g = torch.Generator().manual_seed(5)
-    base = [torch.randn(5, 2, dtype=torch.complex128, generator=g), torch.randn(3, dtype=torch.complex128, generator=g)]
-    ours_params = [b.clone().requires_grad_() for b in base]
-    theirs_params = [b.clone().requires_grad_() for b in base]
+    g = torch.Generator().manual_seed(5)  # the parameters, then the gradients
+    ours_params, theirs_params = twin_params([(5, 2), (3,)], torch.complex128, seed=g)
     kwargs = {"lr": 0.1, "momentum": momentum, "nesterov": momentum > 0, "foreach": foreach}
     ours = SGD(ours_params, **kwargs)  # type: ignore[arg-type]
     theirs = torch.optim.SGD(theirs_params, **kwargs)  # type: ignore[arg-type]
@@ -248,11 +241,8 @@ def test_sparse_gradients_of_complex_parameters_match_torch(momentum: float, for
         values = torch.randn(3, 2, dtype=torch.complex128, generator=g)
         dense = torch.randn(3, dtype=torch.complex128, generator=g)
         rows = torch.tensor([[step % 5, (step + 2) % 5, step % 5]])
-        for params in (ours_params, theirs_params):
-            params[0].grad = torch.sparse_coo_tensor(rows, values, (5, 2))
-            params[1].grad = dense.clone()
+        set_grads([torch.sparse_coo_tensor(rows, values, (5, 2)), dense], ours_params, theirs_params)
         ours.step()
         theirs.step()
-        for a, b in zip(ours_params, theirs_params):
-            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+        assert_params_close(ours_params, theirs_params, EXACT)
     _assert_same_sgd_state(ours, theirs)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from optimkit.optim import SparseAdam
-from tests._harness import assert_states_close
+from tests._harness import EXACT, assert_params_close, assert_states_close
 
 
 def _embedding_pair(dtype: torch.dtype = torch.float64) -> tuple[torch.nn.Embedding, torch.nn.Embedding]:
@@ -43,8 +43,7 @@ def test_embedding_training_matches_torch(options: dict, dtype: torch.dtype) -> 
             loss.backward()
             assert model.weight.grad is not None and model.weight.grad.is_sparse
             opt.step()
-    tolerance = {"rtol": 1e-10, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 1e-5, "atol": 1e-6}
-    torch.testing.assert_close(ours.weight, theirs.weight, **tolerance)
+    assert_params_close([ours.weight], [theirs.weight])  # TOLERANCES for dtype
     assert_states_close(opt_ours, opt_theirs)
     # Rows never looked up keep their initial values and zero moments.
     initial = _embedding_pair(dtype)[0].weight
@@ -98,7 +97,7 @@ def test_uncoalesced_and_empty_gradients_match_torch() -> None:
         for p, opt in ((ours, opt_ours), (theirs, opt_theirs)):
             p.grad = grad.clone()
             opt.step()
-    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-14)
+    assert_params_close([ours], [theirs], EXACT)
     # The empty gradient still counted as a step.
     assert opt_ours.state[ours]["step"] == opt_theirs.state[theirs]["step"] == 3
     assert_states_close(opt_ours, opt_theirs)
