@@ -7,8 +7,11 @@ element-wise arithmetic goes through :class:`ListOps`, a small protocol of list 
 element-wise (matrix products, reductions along a dimension, per-tensor ratios of norms) is plain
 per-tensor code in the rule that needs it. The executor picks an implementation of the protocol:
 
-* :class:`LoopOps` applies each operation tensor by tensor; the executor calls the rule once per
-  parameter (lists of length one), which is the order torch's for-loop implementations use.
+* :class:`LoopOps` applies each operation tensor by tensor (torch's for-loop kernels); the
+  executor calls the rule once for the whole group. Each tensor still goes through exactly the
+  operations, with the same operands, that torch's for-loop applies to it, only interleaved with
+  the other tensors' (element-wise operations on different tensors do not interact), so the
+  numbers are torch's, without one Python call of the whole rule per parameter.
 * :class:`ForeachOps` maps each operation to one ``torch._foreach_*`` call, from a table of
   kernels by name (an operation without a kernel runs tensor by tensor); the executor calls the
   rule once per (device, dtype) bucket of parameters.
@@ -432,7 +435,9 @@ def execute(
         groups = list(bucket_by_device_and_dtype(params).values())
     else:
         ops = LoopOps(differentiable)
-        groups = [[index] for index in range(len(params))]
+        # One call for the group: calling the rule per parameter cost about twice torch's
+        # for-loop time on many small tensors (400 x 64 elements, SGD: 5.0 vs 2.4 ms).
+        groups = [list(range(len(params)))]
     # Real parameters (the usual case) have real gradients and state: no views to make, which
     # keeps the per-parameter loop free of work it does not need.
     any_complex = any(p.is_complex() for p in params)
