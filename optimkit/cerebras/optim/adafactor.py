@@ -96,31 +96,9 @@ class Adafactor(_OptimkitOptimizer):
             state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         return state
 
-    def _state_keys(self, group: dict[str, Any]) -> list[str]:
-        return ["step", "exp_avg_sq_row", "exp_avg_sq_col", "exp_avg_sq", "exp_avg"]
-
-    def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
-        # Each parameter has either the two factors or the full second moment: the other is None.
-        return {key: [self.state[p].get(key) for p in params] for key in self._state_keys(group)}
-
     def _use_foreach(self, group: dict[str, Any], params: list[Tensor]) -> bool:
         # Cerebras' signature has no `foreach`: a per-tensor loop unless a group asks otherwise.
         return bool(group.get("foreach"))
-
-    def _hyperparameters(self, group: dict[str, Any]) -> dict[str, Any]:
-        eps1, eps2 = group["eps"]
-        return {
-            "lr": group["lr"],
-            "eps1": eps1,
-            "eps2": eps2,
-            "clip_threshold": group["clip_threshold"],
-            "decay_rate": group["decay_rate"],
-            "beta1": group["beta1"],
-            "weight_decay": group["weight_decay"],
-            "scale_parameter": group["scale_parameter"],
-            "relative_step": group["relative_step"],
-            "warmup_init": group["warmup_init"],
-        }
 
     def state_names_to_sparsify(self) -> list[str]:
         """The states shaped like their parameter: ``exp_avg`` (with ``beta1``) and ``exp_avg_sq``
