@@ -31,9 +31,15 @@ import torch
 from optimkit.registry import NAMESPACES, OptimizerSpec, optimizer_specs
 
 __all__ = [
-    "CerebrasInputs", "DATABASE", "DB", "DBEntry", "EXECUTORS", "ErrorInput", "Oracle", "OptimizerInputs",
-    "REQUIRED", "TorchOracle", "applies", "cases", "entries", "not_taken", "spelled_out",
+    "CerebrasInputs", "DATABASE", "DB", "DBEntry", "EXECUTORS", "ErrorInput", "FUSED_CPU_KERNEL", "Oracle",
+    "OptimizerInputs", "REQUIRED", "TorchOracle", "applies", "cases", "entries", "not_taken", "spelled_out",
 ]
+
+#: The ``rounding`` note of the optimizers whose default CPU step is torch's fused kernel.
+FUSED_CPU_KERNEL = (
+    "torch's fused CPU kernel (dense float32/float64 CPU tensors): the update in one pass per tensor, "
+    "with its own order of operations, so its last bits differ from the for-loop's"
+)
 
 #: The default of an argument without one (Cerebras' ``SGD(lr)``, ``Adafactor(lr)``).
 REQUIRED: Any = inspect.Parameter.empty
@@ -81,6 +87,10 @@ class OptimizerInputs:
     # them (by state name) into the region where the update is defined, e.g. centered RMSprop
     # needs square_avg >= grad_avg**2. None: use them as they are.
     gradcheck_states: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None
+    # Executors whose kernels round differently from the oracle's for-loop (by executor name, with
+    # the reason). Their trajectories are still compared within TOLERANCES; naming them here is
+    # what lets the class run them (tests/optim/test_executors.py ties this to the classes).
+    rounding: Mapping[str, str] = field(default_factory=dict)
 
     def oracle_for(self, config: dict[str, Any]) -> Callable[..., torch.optim.Optimizer] | None:
         """The oracle of ``config``: :attr:`reference` (``None``: ``torch.optim.<torch_name>``)."""
@@ -230,8 +240,11 @@ class DBEntry:
         return self.inputs.oracle_for(config) or self.reference_cls()
 
     def executors(self) -> list[str]:
-        """The executors this optimizer offers on the CPU: loop, foreach, fused."""
-        names = ["loop"]
+        """The executors this optimizer offers on the CPU: default (no flags: what a user gets),
+        loop, foreach, fused. A Cerebras class takes no flags: its one executor is the loop."""
+        if self.namespace != "optim":
+            return ["loop"]
+        names = ["default", "loop"]
         if self.spec.supports_foreach:
             names.append("foreach")
         if self.spec.supports_fused:
@@ -263,6 +276,7 @@ def entries(namespace: str = "optim") -> dict[str, DBEntry]:
 DB: dict[str, DBEntry] = entries("optim")
 
 EXECUTORS: dict[str, dict[str, Any]] = {
+    "default": {},
     "loop": {"foreach": False},
     "foreach": {"foreach": True},
     "fused": {"fused": True},

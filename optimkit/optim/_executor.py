@@ -51,6 +51,7 @@ __all__ = [
     "execute",
     "execute_fused",
     "default_foreach",
+    "fused_by_default",
     "fused_supported_devices",
     "check_fused_device",
     "bucket_by_device_and_dtype",
@@ -356,6 +357,33 @@ def default_foreach(params: Sequence[Tensor], differentiable: bool) -> bool:
         return False
     devices = _get_foreach_kernels_supported_devices()
     return all(type(p) in _FOREACH_TYPES and p.device.type in devices for p in params)
+
+
+# Dtypes whose fused CPU kernels compute in the parameter's own precision, so that they give the
+# for-loop's numbers up to rounding (half and bfloat16 kernels compute in float32 and round once,
+# which differs from the for-loop by more than that).
+_FUSED_DEFAULT_DTYPES = (torch.float32, torch.float64)
+
+
+def fused_by_default(params: Sequence[Tensor], grads: Sequence[Tensor], *, lr: Any = None) -> bool:
+    """Whether a step that names neither ``foreach`` nor ``fused`` runs torch's fused kernel.
+
+    On the CPU torch's default is its for-loop, which makes one pass over memory per operation
+    (Adam: about ten); the fused CPU kernel computes the same update in one pass, tensor by
+    tensor, and its numbers differ only by rounding. It is the default here for plain dense
+    float32/float64 CPU tensors outside ``torch.compile`` (the caller has already excluded
+    ``differentiable`` and ``capturable``); anywhere else the default stays torch's (foreach on
+    CUDA, the for-loop otherwise).
+    """
+    if torch.compiler.is_compiling() or torch.jit.is_scripting():
+        return False
+    if isinstance(lr, Tensor) and (lr.requires_grad or not lr.is_cpu):
+        return False
+    return all(
+        type(p) in _FOREACH_TYPES and p.device.type == "cpu" and p.dtype in _FUSED_DEFAULT_DTYPES
+        and g.layout == torch.strided and g.dtype == p.dtype
+        for p, g in zip(params, grads)
+    )
 
 
 def fused_supported_devices() -> list[str]:

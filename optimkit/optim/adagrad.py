@@ -102,6 +102,7 @@ _RULES = (
     torch_name="Adagrad",
 )
 class Adagrad(Optimizer):
+    _fused_by_default = True
     _rule = staticmethod(adagrad_rule)
     _torch_defaults_order = ("eps", "weight_decay", "initial_accumulator_value")
     _supports_sparse = True

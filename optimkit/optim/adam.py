@@ -79,6 +79,7 @@ _RULES = (v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
     torch_name="Adam",
 )
 class Adam(Optimizer):
+    _fused_by_default = True
     _rule = staticmethod(adam_rule)
     _torch_defaults_order = ("maximize", "foreach")
     _sparse_message = "Adam does not support sparse gradients, please consider SparseAdam instead"

@@ -26,7 +26,14 @@ from torch import Tensor
 from torch.utils.hooks import RemovableHandle
 
 from ._declaration import group_options, ordered_options, rule_signature
-from ._executor import check_fused_device, default_foreach, differentiable_grad_mode, execute, squeezed
+from ._executor import (
+    check_fused_device,
+    default_foreach,
+    differentiable_grad_mode,
+    execute,
+    fused_by_default,
+    squeezed,
+)
 
 __all__ = [
     "Optimizer",
@@ -183,6 +190,9 @@ class Optimizer(torch.optim.Optimizer):
     _supports_sparse: ClassVar[bool] = False
     # Set by `_declaration.register` from the signature: whether a `foreach` path exists.
     _supports_foreach: ClassVar[bool] = True
+    # Whether torch's fused CPU kernel runs the step when the user passed neither `foreach` nor
+    # `fused` (see `_executor.fused_by_default`); `foreach=False` or `fused=False` keep the loop.
+    _fused_by_default: ClassVar[bool] = False
     # The error for a sparse gradient, where torch words it otherwise than the default.
     _sparse_message: ClassVar[str | None] = None
 
@@ -302,12 +312,23 @@ class Optimizer(torch.optim.Optimizer):
         """Run torch's fused kernel for this algorithm (only classes that accept ``fused=True``)."""
         raise RuntimeError(f"{type(self).__name__} has no fused implementation")
 
+    def _runs_fused(self, group: dict[str, Any], params: list[Tensor]) -> bool:
+        """Whether ``group`` steps with torch's fused kernel: when asked to, or by default where
+        the class has one and :func:`~._executor.fused_by_default` allows it."""
+        if group.get("fused"):
+            return True
+        if not self._fused_by_default or group.get("foreach") is not None or group.get("fused") is not None:
+            return False
+        if group.get("differentiable") or group.get("capturable"):
+            return False
+        return fused_by_default(params, [p.grad for p in params], lr=group.get("lr"))  # type: ignore[misc]
+
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
         """Apply the rule to the parameters of ``group`` that have a gradient."""
         if not params:
             return
         per_param = self._per_param_lists(group, params)
-        if group.get("fused"):
+        if self._runs_fused(group, params):
             self._fused_update(group, params, per_param)
             return
         execute(

@@ -64,6 +64,7 @@ _RULES = (
     torch_name="SGD",
 )
 class SGD(Optimizer):
+    _fused_by_default = True
     _rule = staticmethod(sgd_rule)
     # torch's __setstate__ fills `fused` with False, not with the signature's None.
     _old_checkpoint_fills = {"fused": False}

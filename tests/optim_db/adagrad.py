@@ -1,6 +1,6 @@
 import torch
 
-from tests._db import ErrorInput, OptimizerInputs
+from tests._db import FUSED_CPU_KERNEL, ErrorInput, OptimizerInputs
 
 ENTRY = OptimizerInputs(
     configs=[
@@ -25,4 +25,5 @@ ENTRY = OptimizerInputs(
     ],
     second_group={"lr": 0.02, "lr_decay": 0.02, "weight_decay": 0.05},
     eager_state=True,
+    rounding={"default": FUSED_CPU_KERNEL, "fused": FUSED_CPU_KERNEL},
 )

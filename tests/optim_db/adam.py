@@ -1,4 +1,4 @@
-from tests._db import ErrorInput, OptimizerInputs
+from tests._db import FUSED_CPU_KERNEL, ErrorInput, OptimizerInputs
 
 ENTRY = OptimizerInputs(
     configs=[
@@ -19,4 +19,5 @@ ENTRY = OptimizerInputs(
         ErrorInput({"fused": True, "differentiable": True}, RuntimeError, "`fused` does not support `differentiable`"),
     ],
     second_group={"lr": 0.005, "betas": (0.85, 0.95), "weight_decay": 0.01},
+    rounding={"default": FUSED_CPU_KERNEL, "fused": FUSED_CPU_KERNEL},
 )

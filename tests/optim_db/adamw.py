@@ -1,4 +1,4 @@
-from tests._db import ErrorInput, OptimizerInputs
+from tests._db import FUSED_CPU_KERNEL, ErrorInput, OptimizerInputs
 
 ENTRY = OptimizerInputs(
     configs=[
@@ -14,4 +14,5 @@ ENTRY = OptimizerInputs(
         ErrorInput({"fused": True, "foreach": True}, RuntimeError, "`fused` and `foreach` cannot be `True` together."),
     ],
     second_group={"lr": 0.002, "weight_decay": 0.2},
+    rounding={"default": FUSED_CPU_KERNEL, "fused": FUSED_CPU_KERNEL},
 )

@@ -293,6 +293,9 @@ def build_facade(row: Facade, module: str) -> type[_OptimkitOptimizer]:
         "__doc__": facade_doc(row, signature),
         "__module__": module,
         "__qualname__": row.name,
+        # A facade takes no executor flags: it runs the rule the way Cerebras' reference does, and
+        # the rule's extra options (correct_bias) are not all in torch's fused kernels.
+        "_fused_by_default": False,
     }
     if options:
 

@@ -1,0 +1,133 @@
+"""Which executor a step runs when the user names none, and that the flags still pick torch's paths.
+
+The default CPU step of Adam, AdamW, SGD and Adagrad is torch's fused kernel (one pass over
+memory instead of one per operation). The test database says so for each of them (the entry's
+``rounding`` note): here that note is tied to the classes, the default is shown to *be* the fused
+kernel (bitwise equal to ``fused=True``, and not to the loop), and ``foreach=False`` /
+``fused=False`` are shown to stay bitwise torch's for-loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+import optimkit.optim as ok
+from tests._db import DB, DBEntry, cases
+from tests._harness import build, clone_params, make_params, run_entry
+
+STEPS = 20
+FUSED_BY_DEFAULT = [entry for entry in DB.values() if "default" in entry.inputs.rounding]
+
+
+def _trajectory(entry: DBEntry, config: dict[str, Any], dtype: torch.dtype, **flags: Any) -> list[torch.Tensor]:
+    params = [torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(i)).requires_grad_()
+              for i, shape in enumerate(entry.inputs.shapes)]
+    optimizer = entry.cls(params, **config, **flags)
+    run_entry(entry, optimizer, params, range(STEPS))
+    return [p.detach() for p in params]
+
+
+def test_rounding_notes_name_exactly_the_classes_that_fuse_by_default() -> None:
+    declared = {entry.name for entry in FUSED_BY_DEFAULT}
+    fusing = {entry.name for entry in DB.values() if getattr(entry.cls, "_fused_by_default", False)}
+    assert declared == fusing == {"adam", "adamw", "sgd", "adagrad"}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("entry,config", cases(executors=False, only=lambda e: "default" in e.inputs.rounding))
+def test_default_is_the_fused_kernel(entry: DBEntry, config: dict[str, Any], dtype: torch.dtype) -> None:
+    default = _trajectory(entry, config, dtype)
+    fused = _trajectory(entry, config, dtype, fused=True)
+    assert all(torch.equal(a, b) for a, b in zip(default, fused))
+
+
+@pytest.mark.parametrize("entry", FUSED_BY_DEFAULT, ids=lambda e: e.name)
+def test_default_rounds_otherwise_than_the_loop(entry: DBEntry) -> None:
+    # Over 20 float32 steps the fused kernel's order of operations shows in some last bit: proof
+    # that the default is not the loop under another name.
+    config = {"lr": 0.01, "momentum": 0.9} if entry.name == "sgd" else {"lr": 0.01}
+    default = _trajectory(entry, config, torch.float32)
+    loop = _trajectory(entry, config, torch.float32, foreach=False)
+    assert any(not torch.equal(a, b) for a, b in zip(default, loop))
+    torch.testing.assert_close(default, loop, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("flags", [{"foreach": False}, {"fused": False}], ids=["foreach=False", "fused=False"])
+@pytest.mark.parametrize("entry,config", cases(executors=False, only=lambda e: "default" in e.inputs.rounding))
+def test_explicit_flags_keep_torchs_loop_bitwise(entry: DBEntry, config: dict[str, Any], flags: dict[str, Any]) -> None:
+    # Real parameters: for complex ones our loop steps real views, torch's SGD loop complex numbers.
+    ours_params = [p for p in make_params(entry, torch.float32) if not p.is_complex()]
+    torch_params = clone_params(ours_params)
+    ours = build(entry.cls, entry, ours_params, {**config, **flags}, "default")
+    theirs = build(entry.reference_cls(), entry, torch_params, config, "default")
+    run_entry(entry, ours, ours_params, range(STEPS))
+    run_entry(entry, theirs, torch_params, range(STEPS))
+    assert all(torch.equal(a, b) for a, b in zip(ours_params, torch_params))
+
+
+def _loop_equals_default(make: Any, params: list[torch.Tensor], steps: int = 5) -> bool:
+    twins = clone_params(params)
+    default, loop = make(params, {}), make(twins, {"foreach": False})
+    for step in range(steps):
+        generator = torch.Generator().manual_seed(step)
+        for p, q in zip(params, twins):
+            p.grad = torch.randn(p.shape, dtype=p.dtype, generator=generator)
+            q.grad = p.grad.clone()
+        default.step()
+        loop.step()
+    return all(torch.equal(p, q) for p, q in zip(params, twins))
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["bfloat16", "complex", "differentiable", "tensor_lr_with_grad", "capturable"],
+)
+def test_default_stays_the_loop_where_fusing_would_change_the_numbers(case: str) -> None:
+    # The fused kernels compute half and bfloat16 in float32; complex numbers, autograd through
+    # the step and capturable steps are not theirs.
+    dtype = {"bfloat16": torch.bfloat16, "complex": torch.complex64}.get(case, torch.float32)
+    params = [torch.randn(4, 3, dtype=dtype, generator=torch.Generator().manual_seed(0))]
+    options: dict[str, Any] = {"lr": 0.01}
+    if case == "differentiable":
+        options["differentiable"] = True
+    if case == "tensor_lr_with_grad":
+        options.update(lr=torch.tensor(0.01, requires_grad=True), differentiable=True)
+    if case == "capturable":
+        options["capturable"] = True
+
+    def make(ps: list[torch.Tensor], flags: dict[str, Any]) -> torch.optim.Optimizer:
+        return ok.Adam(ps, **options, **flags)
+
+    optimizer = make(params, {})
+    params[0].grad = torch.ones_like(params[0])
+    assert not optimizer._runs_fused(optimizer.param_groups[0], params)
+    params[0].grad = None
+    if case in ("bfloat16", "complex"):  # the others cannot step on plain CPU leaves at all
+        assert _loop_equals_default(make, params)
+
+
+def test_cerebras_classes_keep_their_loop() -> None:
+    import optimkit.cerebras.optim as cs
+
+    p = torch.zeros(3, requires_grad=True)
+    p.grad = torch.ones(3)
+    for optimizer in (cs.Adam([p], lr=0.1), cs.AdamW([p], lr=0.1), cs.SGD([p], lr=0.1), cs.Adagrad([p], lr=0.1)):
+        assert not optimizer._runs_fused(optimizer.param_groups[0], [p]), type(optimizer).__name__
+
+
+def test_default_fused_state_is_torchs_default_state() -> None:
+    # The fused kernel runs on the for-loop's state: a CPU step counter in the default dtype, so
+    # checkpoints look exactly like torch's default ones.
+    ours_p, torch_p = torch.randn(3, requires_grad=True), None
+    torch_p = ours_p.detach().clone().requires_grad_()
+    ours, theirs = ok.Adam([ours_p]), torch.optim.Adam([torch_p])
+    for p in (ours_p, torch_p):
+        p.grad = torch.ones(3)
+    ours.step()
+    theirs.step()
+    for key, value in theirs.state[torch_p].items():
+        assert ours.state[ours_p][key].dtype == value.dtype and ours.state[ours_p][key].device == value.device
+    assert ours.state_dict()["param_groups"] == theirs.state_dict()["param_groups"]
