@@ -10,10 +10,12 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "optim", "registry"]
+__all__ = ["__version__", "flatten_parameters", "optim", "registry"]
 
 
 def __getattr__(name: str) -> Any:
     if name in ("optim", "registry"):
         return importlib.import_module(f"optimkit.{name}")
+    if name == "flatten_parameters":
+        return importlib.import_module("optimkit.optim._flat").flatten_parameters
     raise AttributeError(f"module 'optimkit' has no attribute {name!r}")

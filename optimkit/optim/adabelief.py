@@ -68,6 +68,7 @@ _RULES = (v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
     description="AdaBelief: Adam with the variance of the gradient around its mean as the second moment.",
 )
 class AdaBelief(Optimizer):
+    _elementwise = True
     _rule = staticmethod(adabelief_rule)
 
     def __init__(

@@ -69,6 +69,7 @@ _RULES = (
     torch_name="Adadelta",
 )
 class Adadelta(Optimizer):
+    _elementwise = True
     _rule = staticmethod(adadelta_rule)
     _torch_defaults_order = ("maximize", "capturable", "foreach")
 

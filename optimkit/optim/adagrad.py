@@ -102,6 +102,7 @@ _RULES = (
     torch_name="Adagrad",
 )
 class Adagrad(Optimizer):
+    _elementwise = True
     _fused_by_default = True
     _rule = staticmethod(adagrad_rule)
     _torch_defaults_order = ("eps", "weight_decay", "initial_accumulator_value")
@@ -181,8 +182,9 @@ class Adagrad(Optimizer):
             params = [p for p in params if not p.grad.is_sparse]  # type: ignore[union-attr]
         super()._update_group(group, params)
 
-    def _fused_update(self, group: dict[str, Any], params: list[Tensor], per_param: dict[str, list[Any]]) -> None:
-        if any(p.grad.is_sparse or torch.is_complex(p) for p in params):  # type: ignore[union-attr]
+    def _fused_update(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor],
+                      per_param: dict[str, list[Any]]) -> None:
+        if any(g.is_sparse or torch.is_complex(p) for p, g in zip(params, grads)):
             raise RuntimeError("`fused` does not support sparse grad or complex param")
         if group["differentiable"]:
             raise RuntimeError("adagrad with fused=True does not support differentiable=True")
@@ -203,7 +205,7 @@ class Adagrad(Optimizer):
                 torch._foreach_sub_(step, [found_inf] * len(step))
 
         execute_fused(
-            kernel, params, [p.grad for p in params], per_param,  # type: ignore[misc]
+            kernel, params, grads, per_param,
             grad_scale=getattr(self, "grad_scale", None), found_inf=getattr(self, "found_inf", None),
         )
 

@@ -79,6 +79,7 @@ _RULES = (v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
     torch_name="Adam",
 )
 class Adam(Optimizer):
+    _elementwise = True
     _fused_by_default = True
     _rule = staticmethod(adam_rule)
     _torch_defaults_order = ("maximize", "foreach")
@@ -145,7 +146,8 @@ class Adam(Optimizer):
             v.check_capturable_devices(params, lists["step"], supports_xla=not self._use_foreach(group, params))
         return lists
 
-    def _fused_update(self, group: dict[str, Any], params: list[Tensor], per_param: dict[str, list[Any]]) -> None:
+    def _fused_update(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor],
+                      per_param: dict[str, list[Any]]) -> None:
         hyper = self._hyperparameters(group)
         kernel_fn = torch._fused_adamw_ if hyper["decoupled_weight_decay"] else torch._fused_adam_
         lr = hyper["lr"]
@@ -166,7 +168,7 @@ class Adam(Optimizer):
                 torch._foreach_sub_(step, [found_inf] * len(step))
 
         execute_fused(
-            kernel, params, [p.grad for p in params], per_param,  # type: ignore[misc]
+            kernel, params, grads, per_param,
             grad_scale=getattr(self, "grad_scale", None), found_inf=getattr(self, "found_inf", None),
         )
 

@@ -62,6 +62,7 @@ _RULES = (v.TENSOR_LR, v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
     torch_name="Adamax",
 )
 class Adamax(Optimizer):
+    _elementwise = True
     _rule = staticmethod(adamax_rule)
 
     def __init__(

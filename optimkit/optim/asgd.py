@@ -99,6 +99,7 @@ _RULES = (v.TENSOR_LR, v.LR, v.WEIGHT_DECAY)
     torch_name="ASGD",
 )
 class ASGD(Optimizer):
+    _elementwise = True
     _rule = staticmethod(asgd_rule)
 
     def __init__(

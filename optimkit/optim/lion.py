@@ -48,6 +48,7 @@ _RULES = (v.LR, *v.BETAS, v.WEIGHT_DECAY)
     description="Lion: evolved sign momentum, steps of size lr in every coordinate, decoupled weight decay.",
 )
 class Lion(Optimizer):
+    _elementwise = True
     _rule = staticmethod(lion_rule)
 
     def __init__(

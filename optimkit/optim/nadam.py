@@ -101,6 +101,7 @@ _RULES = (
     torch_name="NAdam",
 )
 class NAdam(Optimizer):
+    _elementwise = True
     _rule = staticmethod(nadam_rule)
     _torch_defaults_order = ("maximize", "foreach")
 

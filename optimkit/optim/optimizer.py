@@ -32,8 +32,10 @@ from ._executor import (
     differentiable_grad_mode,
     execute,
     fused_by_default,
+    select,
     squeezed,
 )
+from ._flat import FlatStates, flattening_generation
 
 __all__ = [
     "Optimizer",
@@ -193,6 +195,9 @@ class Optimizer(torch.optim.Optimizer):
     # Whether torch's fused CPU kernel runs the step when the user passed neither `foreach` nor
     # `fused` (see `_executor.fused_by_default`); `foreach=False` or `fused=False` keep the loop.
     _fused_by_default: ClassVar[bool] = False
+    # Whether the rule is element-wise, so that parameters lying back to back in a flat buffer can
+    # step as one tensor (not: Lamb's trust ratio, Adafactor's factored moments, Muon, LBFGS).
+    _elementwise: ClassVar[bool] = False
     # The error for a sparse gradient, where torch words it otherwise than the default.
     _sparse_message: ClassVar[str | None] = None
 
@@ -201,6 +206,7 @@ class Optimizer(torch.optim.Optimizer):
         self.enable_global_step = enable_global_step
         # Parameters whose state exists but has not been through a step yet (see _first_step_flags).
         self._unstepped: set[Tensor] = set()
+        self._flat_states = FlatStates()
 
     def __getstate__(self) -> dict[str, Any]:
         # torch pickles defaults, state and param_groups only; keep our additions too. Pickle and
@@ -211,6 +217,7 @@ class Optimizer(torch.optim.Optimizer):
         super().__setstate__(state)
         self.__dict__.setdefault("enable_global_step", False)
         self.__dict__.setdefault("_unstepped", set())
+        self.__dict__.setdefault("_flat_states", FlatStates())
         for group in self.param_groups:
             for key, default in self._group_option_defaults.items():
                 group.setdefault(key, default)
@@ -308,11 +315,12 @@ class Optimizer(torch.optim.Optimizer):
             if not optional or name in states[0]
         }
 
-    def _fused_update(self, group: dict[str, Any], params: list[Tensor], per_param: dict[str, list[Any]]) -> None:
+    def _fused_update(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor],
+                      per_param: dict[str, list[Any]]) -> None:
         """Run torch's fused kernel for this algorithm (only classes that accept ``fused=True``)."""
         raise RuntimeError(f"{type(self).__name__} has no fused implementation")
 
-    def _runs_fused(self, group: dict[str, Any], params: list[Tensor]) -> bool:
+    def _runs_fused(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor] | None = None) -> bool:
         """Whether ``group`` steps with torch's fused kernel: when asked to, or by default where
         the class has one and :func:`~._executor.fused_by_default` allows it."""
         if group.get("fused"):
@@ -321,25 +329,60 @@ class Optimizer(torch.optim.Optimizer):
             return False
         if group.get("differentiable") or group.get("capturable"):
             return False
-        return fused_by_default(params, [p.grad for p in params], lr=group.get("lr"))  # type: ignore[misc]
+        if grads is None:
+            grads = [p.grad for p in params]  # type: ignore[misc]
+        return fused_by_default(params, grads, lr=group.get("lr"))
 
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:
-        """Apply the rule to the parameters of ``group`` that have a gradient."""
+        """Apply the rule to the parameters of ``group`` that have a gradient: each run of them that
+        lies back to back in a flat buffer (:func:`~optimkit.flatten_parameters`) as one tensor,
+        the others as they are."""
         if not params:
             return
         per_param = self._per_param_lists(group, params)
-        if self._runs_fused(group, params):
-            self._fused_update(group, params, per_param)
+        grads: list[Tensor] = [p.grad for p in params]  # type: ignore[misc]
+        # Not while compiling: the compiler fuses the per-tensor step itself, and the plan's
+        # bookkeeping (weak dictionaries, caches) would only add guards and graph breaks.
+        if (self._elementwise and flattening_generation() and not group.get("differentiable")
+                and not torch.compiler.is_compiling()):
+            runs, rest = self._flat_states.plan(params, per_param, self.state)
+            for run in runs:
+                self._apply_rule(group, [run.param], [run.grad], run.lists)
+                run.finish()
+            if runs:
+                params, grads = select(params, rest), select(grads, rest)
+                per_param = {name: select(values, rest) for name, values in per_param.items()}
+        if params:
+            self._apply_rule(group, params, grads, per_param)
+
+    def _apply_rule(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor],
+                    per_param: dict[str, list[Any]]) -> None:
+        """Run the rule of this class over ``params`` with the executor ``group`` calls for."""
+        if self._runs_fused(group, params, grads):
+            self._fused_update(group, params, grads, per_param)
             return
         execute(
             type(self)._rule,
             params,
-            [p.grad for p in params],  # type: ignore[misc]
+            grads,
             per_param,
             self._hyperparameters(group),
             foreach=self._use_foreach(group, params),
             differentiable=group.get("differentiable", False),
         )
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset the gradients of every parameter, as ``torch.optim.Optimizer.zero_grad``.
+
+        Parameters in a flat buffer (:func:`~optimkit.flatten_parameters`) are the exception: their
+        gradients are zeroed in place, one kernel per buffer, and stay views into it (so the next
+        backward accumulates into the buffer) even with ``set_to_none=True``.
+        """
+        super().zero_grad(set_to_none)
+        if flattening_generation():
+            everything = [p for group in self.param_groups for p in group["params"]]
+            for buffer, indices in self._flat_states.buffers_of(everything):
+                buffer.zero_grad(indices)
 
     def _params_with_grad(self, group: dict[str, Any]) -> list[Tensor]:
         params = [p for p in group["params"] if p.grad is not None]

@@ -98,6 +98,7 @@ _RULES = (v.TENSOR_LR, v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
     torch_name="RAdam",
 )
 class RAdam(Optimizer):
+    _elementwise = True
     _rule = staticmethod(radam_rule)
     _torch_defaults_order = ("maximize", "foreach", "capturable", "decoupled_weight_decay")
 

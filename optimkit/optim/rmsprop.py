@@ -89,6 +89,7 @@ _RULES = (
     torch_name="RMSprop",
 )
 class RMSprop(Optimizer):
+    _elementwise = True
     _rule = staticmethod(rmsprop_rule)
     _torch_defaults_order = ("momentum", "alpha", "eps", "centered", "weight_decay")
     # torch's __setstate__ also fills `momentum`, which is no flag.

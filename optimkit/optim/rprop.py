@@ -75,6 +75,7 @@ _RULES = (v.TENSOR_LR, v.LR, v.Rule("etas", _check_etas, "Invalid eta values: {0
     torch_name="Rprop",
 )
 class Rprop(Optimizer):
+    _elementwise = True
     _rule = staticmethod(rprop_rule)
     _torch_defaults_order = ("foreach", "maximize", "differentiable", "capturable")
 

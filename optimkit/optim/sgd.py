@@ -64,6 +64,7 @@ _RULES = (
     torch_name="SGD",
 )
 class SGD(Optimizer):
+    _elementwise = True
     _fused_by_default = True
     _rule = staticmethod(sgd_rule)
     # torch's __setstate__ fills `fused` with False, not with the signature's None.
@@ -119,7 +120,8 @@ class SGD(Optimizer):
                     self.state[p]["momentum_buffer"] = buffers[index]
         return lists
 
-    def _fused_update(self, group: dict[str, Any], params: list[Tensor], per_param: dict[str, list[Any]]) -> None:
+    def _fused_update(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor],
+                      per_param: dict[str, list[Any]]) -> None:
         hyper = self._hyperparameters(group)
         buffers = per_param.get("momentum_buffer")
         flags = per_param.get("first_step", [False] * len(params))
@@ -142,7 +144,7 @@ class SGD(Optimizer):
             execute_fused(
                 kernel,
                 [params[i] for i in chosen],
-                [params[i].grad for i in chosen],  # type: ignore[misc]
+                [grads[i] for i in chosen],
                 {} if buffers is None else {"bufs": [buffers[i] for i in chosen]},
                 grad_scale=getattr(self, "grad_scale", None),
                 found_inf=getattr(self, "found_inf", None),

@@ -1,0 +1,438 @@
+r"""Contiguous parameter buffers: the parameters of a model in one tensor per device and dtype.
+
+An optimizer step reads and writes every parameter, gradient and state tensor once; on a model
+with hundreds of tensors its time goes to per-tensor overhead (kernel calls, Python) rather than
+to memory. :func:`flatten_parameters` puts the parameters of each (device, dtype) into one flat
+tensor: each parameter's ``.data`` becomes a view into it, and its ``.grad`` a view into a flat
+gradient buffer of the same layout, which autograd then accumulates into in place. An optimkit
+optimizer whose rule is element-wise then steps each buffer (or each run of consecutive
+parameters of a buffer that one parameter group holds) as a single tensor: a handful of kernel
+calls whatever the number of parameters, and the same numbers, element for element.
+
+What the optimizer keeps is unchanged: its ``state`` holds one tensor per parameter and key, and
+``state_dict()`` is per parameter and loads into ``torch.optim``. Those tensors are views into
+flat state buffers (:class:`FlatStates`) that the optimizer allocates at its first step over a
+buffer.
+
+Nothing depends on the views staying intact. Before each step the optimizer checks them:
+
+* a gradient that was replaced (``module.zero_grad()`` sets them to ``None``, the next backward
+  creates new ones; or a user assigned ``.grad``) is copied into the buffer and the view put back;
+* a parameter without a gradient, or whose ``.data`` no longer lies in the buffer
+  (``module.to(...)``, an assignment to ``.data``), makes the step fall back to the per-tensor
+  path for the parameters of that buffer;
+* state tensors that were replaced (``load_state_dict``) are copied into the flat state buffer
+  and the views put back.
+
+Example:
+    >>> import torch
+    >>> from optimkit import flatten_parameters
+    >>> from optimkit.optim import Adam
+    >>> model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Linear(8, 1))
+    >>> (buffer,) = flatten_parameters(model)
+    >>> buffer.data.numel(), len(buffer.params)
+    (49, 4)
+    >>> opt = Adam(model.parameters(), lr=1e-2)
+    >>> model(torch.randn(16, 4)).pow(2).mean().backward()
+    >>> opt.step()        # one fused kernel call for the four parameters
+    >>> opt.zero_grad()   # zeroes the gradient buffer in place; the views stay
+    >>> model[0].weight.grad.data_ptr() == buffer.grad.data_ptr()
+    True
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.weak import WeakIdKeyDictionary
+
+__all__ = ["FlatBuffer", "FlatRun", "FlatStates", "buffer_of", "flatten_parameters", "flattening_generation"]
+
+# Parameter -> its buffer. Weak, so that flattening keeps no model alive.
+_OWNERS: WeakIdKeyDictionary = WeakIdKeyDictionary()
+# Bumped by every flatten_parameters call: optimizers cache their plans under it.
+_GENERATION = itertools.count(1)
+_generation = 0
+
+
+def flattening_generation() -> int:
+    """0 until something was flattened, then a number that changes with every flattening."""
+    return _generation
+
+
+class FlatBuffer:
+    """The parameters of one device and dtype, stored back to back in :attr:`data`, their
+    gradients in :attr:`grad` with the same layout.
+
+    The buffer refers to its parameters weakly (the registry of buffers is keyed by them), so it
+    keeps no model alive.
+
+    Attributes:
+        params: the parameters, in buffer order.
+        offsets: where each parameter starts in the buffer, in elements.
+        data: the flat parameter tensor; ``params[i].data`` is ``view(data, i)``.
+        grad: the flat gradient tensor, zero until the first backward.
+    """
+
+    def __init__(self, params: list[Tensor]) -> None:
+        first = params[0]
+        self._refs = [weakref.ref(p) for p in params]
+        self.shapes = [p.shape for p in params]
+        self.offsets = list(itertools.accumulate((p.numel() for p in params), initial=0))[:-1]
+        self.numel = sum(p.numel() for p in params)
+        with torch.no_grad():
+            self.data = torch.empty(self.numel, dtype=first.dtype, device=first.device)
+            self.grad = torch.zeros_like(self.data)
+            for index, p in enumerate(params):
+                view = self.view(self.data, index)
+                view.copy_(p)
+                p.data = view
+        self.grad_views = self.views(self.grad)
+        for p, g in zip(params, self.grad_views):
+            p.grad = g
+        self._data_ptrs = [p.data_ptr() for p in params]
+        self.index = {id(p): i for i, p in enumerate(params)}
+
+    @property
+    def params(self) -> list[Tensor]:
+        return [ref() for ref in self._refs]  # type: ignore[misc]
+
+    def view(self, flat: Tensor, index: int) -> Tensor:
+        """The part of ``flat`` (a tensor of this buffer's layout) that belongs to parameter ``index``,
+        shaped like it."""
+        shape = self.shapes[index]
+        return flat[self.offsets[index]: self.offsets[index] + shape.numel()].view(shape)
+
+    def views(self, flat: Tensor) -> list[Tensor]:
+        return [self.view(flat, index) for index in range(len(self.shapes))]
+
+    def span(self, flat: Tensor, first: int, last: int) -> Tensor:
+        """The flat part of ``flat`` that parameters ``first`` to ``last`` (inclusive) cover."""
+        return flat[self.offsets[first]: self.offsets[last] + self.shapes[last].numel()]
+
+    def data_intact(self, indices: list[int]) -> bool:
+        """Whether the parameters at ``indices`` are alive and still live in :attr:`data`."""
+        refs, ptrs = self._refs, self._data_ptrs
+        for i in indices:
+            p = refs[i]()
+            if p is None or p.data_ptr() != ptrs[i] or p.shape != self.shapes[i]:
+                return False
+        return True
+
+    def attach_grads(self, indices: list[int]) -> bool:
+        """Make the gradients of the parameters at ``indices`` the views into :attr:`grad` again,
+        copying in any that was replaced. False when one has no gradient or one that does not fit
+        (the step then takes the per-tensor path)."""
+        for i in indices:
+            p, view = self._refs[i](), self.grad_views[i]
+            if p is None:
+                return False
+            grad = p.grad
+            if grad is view:
+                continue
+            if grad is None or grad.is_sparse or grad.shape != view.shape or grad.dtype != view.dtype:
+                return False
+            with torch.no_grad():
+                view.copy_(grad)
+            p.grad = view
+        return True
+
+    def zero_grad(self, indices: list[int] | None = None) -> None:
+        """Zero the gradients of the parameters at ``indices`` (all: the whole buffer, one kernel)
+        in place, and make them the views into :attr:`grad` again."""
+        with torch.no_grad():
+            if indices is None or len(indices) == len(self._refs):
+                self.grad.zero_()
+                indices = list(range(len(self._refs)))
+            else:
+                for i in indices:
+                    self.grad_views[i].zero_()
+        for i in indices:
+            p = self._refs[i]()
+            if p is not None and p.grad is not self.grad_views[i] and self.data_intact([i]):
+                p.grad = self.grad_views[i]
+
+    def __repr__(self) -> str:
+        return f"FlatBuffer({len(self._refs)} parameters, {self.numel} elements, {self.data.dtype}, {self.data.device})"
+
+
+def buffer_of(p: Tensor) -> FlatBuffer | None:
+    """The buffer ``p`` was flattened into, if any."""
+    return _OWNERS.get(p)
+
+
+def _can_flatten(p: Tensor) -> bool:
+    # Frozen parameters get no gradient buffer (an optimizer must keep skipping them); views and
+    # non-contiguous tensors keep their own layout; tensor subclasses (DTensor) their dispatch.
+    return (
+        type(p) in (Tensor, torch.nn.Parameter)
+        and p.requires_grad
+        and p.is_floating_point()
+        and p.layout == torch.strided
+        and p.is_contiguous()
+        and not p._is_view()
+        and buffer_of(p) is None
+    )
+
+
+def flatten_parameters(module_or_params: torch.nn.Module | Iterable[Tensor]) -> list[FlatBuffer]:
+    """Put the parameters of each (device, dtype) into one contiguous buffer.
+
+    Each parameter's ``.data`` becomes a view into the buffer and its ``.grad`` a zero-filled view
+    into a matching gradient buffer, so ``backward()`` accumulates into the buffer in place.
+    optimkit optimizers then step the element-wise algorithms over each buffer as one tensor, and
+    their ``zero_grad()`` zeroes it in place (the parameters keep a gradient, zero, instead of
+    ``None``).
+
+    Parameters that do not require grad, are not contiguous, are views, are not floating point,
+    are already in a buffer, or belong to a module with sparse gradients
+    (``nn.Embedding(sparse=True)``) are left as they are.
+
+    Args:
+        module_or_params: a module (its ``parameters()``) or an iterable of parameters.
+
+    Returns:
+        The new buffers, one per (device, dtype), in order of first appearance.
+
+    Example:
+        >>> import torch
+        >>> model = torch.nn.Linear(3, 2)
+        >>> (buffer,) = flatten_parameters(model)
+        >>> model.weight.data_ptr() == buffer.data.data_ptr()
+        True
+    """
+    global _generation
+    if isinstance(module_or_params, torch.nn.Module):
+        # Sparse-gradient modules (nn.Embedding(sparse=True)): a dense gradient buffer would turn
+        # their sparse gradients dense, which SparseAdam rejects.
+        sparse = {id(p) for m in module_or_params.modules() if getattr(m, "sparse", False) is True
+                  for p in m.parameters(recurse=False)}
+        params: Iterable[Tensor] = [p for p in module_or_params.parameters() if id(p) not in sparse]
+    else:
+        params = module_or_params
+    groups: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}
+    seen: set[int] = set()
+    for p in params:
+        if not isinstance(p, Tensor):
+            raise TypeError(f"flatten_parameters expects a module or tensors, but got {type(p).__name__}")
+        if id(p) in seen or not _can_flatten(p):
+            continue
+        seen.add(id(p))
+        groups.setdefault((p.device, p.dtype), []).append(p)
+    buffers = [FlatBuffer(group) for group in groups.values()]
+    for buffer in buffers:
+        for p in buffer.params:
+            _OWNERS[p] = buffer
+    if buffers:
+        _generation = next(_GENERATION)
+    return buffers
+
+
+# ----------------------------------------------------------------------- the optimizer's side
+@dataclass
+class FlatRun:
+    """Consecutive parameters of one buffer that step as one tensor.
+
+    Attributes:
+        positions: their positions in the list of parameters the step was given.
+        param: the flat span of the buffer's data they cover.
+        grad: the same span of its gradient buffer.
+        lists: the rule's per-parameter lists for the run: flat spans of the state buffers, and
+            one shared value for per-parameter scalars (``step``), which :meth:`finish` copies back.
+    """
+
+    positions: list[int]
+    param: Tensor
+    grad: Tensor
+    lists: dict[str, list[Any]]
+    _copy_back: list[tuple[Tensor, list[Tensor]]] = field(default_factory=list)
+
+    def finish(self) -> None:
+        """Give every parameter of the run the new value of the scalars the rule advanced once."""
+        for advanced, others in self._copy_back:
+            if others:
+                torch._foreach_copy_(others, [advanced] * len(others))
+
+
+class FlatStates:
+    """An optimizer's flat state buffers and its plan of which parameters step as one tensor."""
+
+    def __init__(self) -> None:
+        # (id(buffer), key) -> (flat state tensor, the per-parameter views handed to `state`).
+        self._flat: dict[tuple[int, str], tuple[Tensor, list[Tensor]]] = {}
+        self._layouts: dict[tuple[int, tuple[int, ...]], Any] = {}
+        self._owners: dict[tuple[int, tuple[int, ...]], list[tuple[FlatBuffer, list[int]]]] = {}
+
+    def buffers_of(self, params: list[Tensor]) -> list[tuple[FlatBuffer, list[int]]]:
+        """The buffers that hold some of ``params``, each with the indices of those in it."""
+        key = (_generation, tuple(map(id, params)))
+        cached = self._owners.get(key)
+        if cached is None:
+            merged: dict[int, tuple[FlatBuffer, list[int]]] = {}
+            for p in params:
+                buffer = _OWNERS.get(p)
+                if buffer is not None:
+                    merged.setdefault(id(buffer), (buffer, []))[1].append(buffer.index[id(p)])
+            cached = list(merged.values())
+            self._owners = {key: cached}
+        return cached
+
+    def plan(
+        self, params: list[Tensor], per_param: dict[str, list[Any]], state: Any,
+    ) -> tuple[list[FlatRun], list[int]]:
+        """Split ``params`` into runs that step as one tensor and the positions that do not.
+
+        Args:
+            params: the parameters of one group that have a gradient.
+            per_param: the rule's per-parameter lists for them (state tensors, flags).
+            state: the optimizer's ``state`` (views into flat state buffers are written into it).
+        """
+        chunks, rest = self._layout(params)
+        runs: list[FlatRun] = []
+        for buffer, indices, positions in chunks:
+            run = self._run(buffer, indices, positions, per_param, state)
+            if run is None:
+                rest = rest + positions
+            else:
+                runs.append(run)
+        return runs, sorted(rest)
+
+    def _layout(self, params: list[Tensor]) -> tuple[list[tuple[FlatBuffer, list[int], list[int]]], list[int]]:
+        """Which of ``params`` lie back to back in a buffer (as ``(buffer, indices in it,
+        positions in params)``, two parameters or more) and which do not. Cached: looking a
+        parameter's buffer up costs more than a step's checks."""
+        key = (_generation, tuple(map(id, params)))
+        cached = self._layouts.get(key)
+        if cached is not None:
+            return cached
+        by_buffer: dict[int, tuple[FlatBuffer, list[tuple[int, int]]]] = {}
+        rest: list[int] = []
+        for position, p in enumerate(params):
+            buffer = _OWNERS.get(p)
+            if buffer is None:
+                rest.append(position)
+            else:
+                by_buffer.setdefault(id(buffer), (buffer, []))[1].append((buffer.index[id(p)], position))
+        chunks: list[tuple[FlatBuffer, list[int], list[int]]] = []
+        for buffer, members in by_buffer.values():
+            members.sort()
+            for chunk in _consecutive(members, [shape.numel() for shape in buffer.shapes]):
+                positions = [position for _, position in chunk]
+                if len(chunk) == 1:
+                    rest.extend(positions)
+                else:
+                    chunks.append((buffer, [index for index, _ in chunk], positions))
+        if len(self._layouts) > 64:  # parameter sets change (a growing model): keep the cache small
+            self._layouts.clear()
+        self._layouts[key] = (chunks, rest)
+        return chunks, rest
+
+    def _run(self, buffer: FlatBuffer, indices: list[int], positions: list[int],
+             per_param: dict[str, list[Any]], state: Any) -> FlatRun | None:
+        if not (buffer.data_intact(indices) and buffer.attach_grads(indices)):
+            return None
+        # Decide before changing anything: a run that falls back must leave the state as it was
+        # (the per-tensor step then uses the tensors in `per_param`).
+        tensors: dict[str, list[Tensor]] = {}
+        shared: dict[str, Any] = {}
+        copy_back: list[tuple[Tensor, list[Tensor]]] = []
+        for name, values in per_param.items():
+            chosen = [values[position] for position in positions]
+            head = chosen[0]
+            if isinstance(head, Tensor) and head.dim() > 0:
+                if not self._fits(buffer, indices, chosen):
+                    return None
+                tensors[name] = chosen
+            elif isinstance(head, Tensor):
+                if not _all_equal_scalars(chosen):
+                    return None
+                shared[name] = head
+                copy_back.append((head, chosen[1:]))
+            elif all(value == head for value in chosen):  # flags (SGD's first step), numbers
+                shared[name] = head
+            else:
+                return None
+        first, last = indices[0], indices[-1]
+        lists: dict[str, list[Any]] = {}
+        for name in per_param:
+            if name in tensors:
+                flat = self._attached(buffer, name, indices, tensors[name], state)
+                lists[name] = [buffer.span(flat, first, last)]
+            else:
+                lists[name] = [shared[name]]
+        return FlatRun(positions, buffer.span(buffer.data, first, last), buffer.span(buffer.grad, first, last),
+                       lists, copy_back)
+
+    @staticmethod
+    def _fits(buffer: FlatBuffer, indices: list[int], values: list[Any]) -> bool:
+        """Whether ``values`` (state tensors of the parameters at ``indices``) can live in one flat
+        buffer: dense, of the parameters' shapes, one dtype and device."""
+        head = values[0]
+        return all(
+            isinstance(value, Tensor) and value.layout == torch.strided and not value.requires_grad
+            and value.shape == buffer.shapes[i] and value.dtype == head.dtype and value.device == head.device
+            for i, value in zip(indices, values)
+        )
+
+    def _attached(self, buffer: FlatBuffer, name: str, indices: list[int], values: list[Tensor],
+                  state: Any) -> Tensor:
+        """The flat state buffer ``name`` of ``buffer``, holding ``values`` (the state tensors of the
+        parameters at ``indices``, which :meth:`_fits`) and with ``state`` pointing at its views."""
+        key = (id(buffer), name)
+        entry = self._flat.get(key)
+        if entry is not None and all(map(operator.is_, values, [entry[1][i] for i in indices])):
+            return entry[0]
+        head = values[0]
+        if entry is None or entry[0].dtype != head.dtype or entry[0].device != head.device:
+            flat = torch.zeros(buffer.numel, dtype=head.dtype, device=head.device)
+            entry = (flat, buffer.views(flat))
+            self._flat[key] = entry
+        flat, views = entry
+        with torch.no_grad():
+            for i, value in zip(indices, values):
+                if value is not views[i]:
+                    views[i].copy_(value)
+                    state[buffer._refs[i]()][name] = views[i]
+        return flat
+
+
+# Kernels process a tensor in vector blocks from its first element, and the last partial block
+# with scalar code that may round otherwise (torch's fused Adam and SGD CPU kernels do). A run of
+# parameters stepped as one tensor gives each element exactly its per-tensor arithmetic when every
+# parameter but the last is a whole number of blocks: the blocks then start where the parameters
+# start, and the one partial block is the run's last, as it was the parameter's. 64 elements is a
+# multiple of every vector width (AVX-512 float32: 16).
+_BLOCK = 64
+
+
+def _consecutive(members: list[tuple[int, int]], sizes: list[int]) -> Iterable[list[tuple[int, int]]]:
+    """Runs of consecutive buffer indices in ``members`` (sorted ``(index, position)`` pairs) in
+    which every parameter but the last has a multiple of :data:`_BLOCK` elements (``sizes``)."""
+    run: list[tuple[int, int]] = []
+    for member in members:
+        if run and (member[0] != run[-1][0] + 1 or sizes[run[-1][0]] % _BLOCK):
+            yield run
+            run = []
+        run.append(member)
+    if run:
+        yield run
+
+
+def _all_equal_scalars(values: list[Tensor]) -> bool:
+    head = values[0]
+    if len(values) == 1:
+        return True
+    if any(v.device != head.device or v.dtype != head.dtype for v in values):
+        return False
+    stacked = torch.stack(values)
+    return bool(torch.equal(stacked, head.expand_as(stacked)))
+
+
+FlatStep = Callable[[list[Tensor], list[Tensor], dict[str, list[Any]]], None]

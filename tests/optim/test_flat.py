@@ -1,0 +1,252 @@
+"""Flat parameter buffers (``optimkit.flatten_parameters``): the same training, to the bit.
+
+Every optimizer of the database trains a small model through real backward passes, once with
+its parameters flattened into buffers and once without; the parameters must be bitwise equal
+after 50 steps. The element-wise optimizers step whole buffers as one tensor (checked: their state
+lives in one flat tensor per key); the others (Lamb, Adafactor, Muon, LBFGS) keep stepping each
+parameter, as views. Then everything a user can do to break the views.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+import optimkit
+import optimkit.optim as ok
+from tests._db import DB, DBEntry, cases
+
+STEPS = 50
+# SparseAdam takes only sparse gradients, which a dense gradient buffer cannot hold
+# (flatten_parameters leaves nn.Embedding(sparse=True) alone; tests below).
+FLAT_CASES = cases(only=lambda e: e.name != "sparseadam")
+
+
+def make_model(entry: DBEntry, seed: int = 0, *, width: int = 64) -> nn.Module:
+    """An MLP 6 -> width -> width -> 3. At width 64 every tensor but the last bias is a multiple of
+    64 elements, so a flattened model steps as one tensor; at other widths it splits into runs."""
+    generator = torch.Generator().manual_seed(seed)
+    bias = entry.name != "muon"  # Muon takes matrices only
+    model = nn.Sequential(nn.Linear(6, width, bias=bias), nn.Tanh(), nn.Linear(width, width, bias=bias), nn.Tanh(),
+                          nn.Linear(width, 3, bias=bias))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.5)
+    return model
+
+
+def batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(1000 + step)
+    return torch.randn(8, 6, generator=generator), torch.randn(8, 3, generator=generator)
+
+
+def loss_of(model: nn.Module, step: int) -> torch.Tensor:
+    x, y = batch(step)
+    return (model(x) - y).pow(2).mean()
+
+
+def build(entry: DBEntry, model: nn.Module, config: dict[str, Any], executor: str) -> torch.optim.Optimizer:
+    from tests._harness import _executor_kwargs
+
+    params = list(model.parameters())
+    kwargs = {**config, **_executor_kwargs(entry.cls, executor)}
+    if entry.inputs.second_group is None:
+        return entry.cls(params, **kwargs)
+    # Two groups, each a run of consecutive parameters of the buffer.
+    split = len(params) // 2
+    return entry.cls([{"params": params[:split]}, {"params": params[split:], **entry.inputs.second_group}], **kwargs)
+
+
+def train(entry: DBEntry, model: nn.Module, optimizer: torch.optim.Optimizer, steps: range,
+          before_backward: Callable[[nn.Module, int], None] | None = None) -> None:
+    for step in steps:
+        if entry.inputs.needs_closure:
+            def closure(step: int = step) -> torch.Tensor:
+                optimizer.zero_grad()
+                loss = loss_of(model, step)
+                loss.backward()
+                return loss
+            optimizer.step(closure)
+            continue
+        optimizer.zero_grad()
+        if before_backward is not None:
+            before_backward(model, step)
+        loss_of(model, step).backward()
+        optimizer.step()
+
+
+def assert_bitwise_equal(a: nn.Module, b: nn.Module) -> None:
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        assert torch.equal(p, q), f"{name}: max difference {(p - q).abs().max().item():.3g}"
+
+
+@pytest.mark.parametrize("entry,config,executor", FLAT_CASES)
+def test_flattened_model_trains_to_identical_parameters(entry: DBEntry, config: dict[str, Any], executor: str) -> None:
+    plain, flat = make_model(entry), make_model(entry)
+    (buffer,) = optimkit.flatten_parameters(flat)
+    plain_opt, flat_opt = build(entry, plain, config, executor), build(entry, flat, config, executor)
+    train(entry, plain, plain_opt, range(STEPS))
+    train(entry, flat, flat_opt, range(STEPS))
+    assert_bitwise_equal(flat, plain)
+    assert not torch.equal(flat[0].weight, make_model(entry)[0].weight)  # it trained
+    # The parameters still live in the buffer, and an element-wise optimizer's state in flat buffers.
+    assert all(p.data_ptr() == buffer.view(buffer.data, i).data_ptr() for i, p in enumerate(flat.parameters()))
+    if entry.cls._elementwise:
+        for group in flat_opt.param_groups:
+            runs = _runs(buffer, group["params"])
+            for key, value in flat_opt.state[group["params"][0]].items():
+                if isinstance(value, torch.Tensor) and value.dim() > 0:
+                    for run in runs:
+                        storages = {flat_opt.state[p][key].untyped_storage().data_ptr() for p in run}
+                        assert len(storages) == 1, key
+
+
+def _runs(buffer: Any, params: list[torch.Tensor]) -> list[list[torch.Tensor]]:
+    """The parameters that step as one tensor: consecutive, each but the last a multiple of 64."""
+    runs: list[list[torch.Tensor]] = [[]]
+    for p in params:
+        runs[-1].append(p)
+        if p.numel() % 64:
+            runs.append([])
+    return [run for run in runs if len(run) > 1]
+
+
+def _elementwise(names: tuple[str, ...] = ("adam", "sgd", "rprop", "asgd")) -> list[Any]:
+    return [pytest.param(DB[name], id=name) for name in names]
+
+
+def _config(entry: DBEntry) -> dict[str, Any]:
+    return {"lr": 0.01, "momentum": 0.9} if entry.name == "sgd" else {"lr": 0.01}
+
+
+@pytest.mark.parametrize("entry", _elementwise())
+@pytest.mark.parametrize("breakage", ["module_zero_grad", "assigned_grad", "replaced_data", "no_grad_for_one"])
+def test_broken_views_give_the_same_result(entry: DBEntry, breakage: str) -> None:
+    plain, flat = make_model(entry), make_model(entry)
+    optimkit.flatten_parameters(flat)
+    plain_opt, flat_opt = entry.cls(plain.parameters(), **_config(entry)), entry.cls(flat.parameters(), **_config(entry))
+
+    def break_views(model: nn.Module, step: int) -> None:
+        if breakage == "module_zero_grad":
+            model.zero_grad(set_to_none=True)  # the next backward makes new gradient tensors
+        elif breakage == "replaced_data" and step == 10:
+            with torch.no_grad():
+                model[2].weight.data = model[2].weight.data.clone()  # no longer in the buffer
+
+    def unused_layer(model: nn.Module, step: int) -> None:
+        if step % 4 == 0:
+            model[4].bias.grad = None  # this parameter gets no gradient on this step
+
+    hook = {"module_zero_grad": break_views, "replaced_data": break_views, "no_grad_for_one": None}.get(breakage)
+    if breakage == "assigned_grad":
+        for model, opt in ((plain, plain_opt), (flat, flat_opt)):
+            for step in range(STEPS):
+                opt.zero_grad()
+                grads = torch.autograd.grad(loss_of(model, step), list(model.parameters()))
+                for p, g in zip(model.parameters(), grads):
+                    p.grad = g  # a new tensor, not the view
+                opt.step()
+    elif breakage == "no_grad_for_one":
+        for model, opt in ((plain, plain_opt), (flat, flat_opt)):
+            for step in range(STEPS):
+                opt.zero_grad()
+                loss_of(model, step).backward()
+                unused_layer(model, step)
+                opt.step()
+    else:
+        train(entry, plain, plain_opt, range(STEPS), hook)
+        train(entry, flat, flat_opt, range(STEPS), hook)
+    assert_bitwise_equal(flat, plain)
+
+
+def test_zero_grad_keeps_the_views_and_zeroes_the_buffer() -> None:
+    model = make_model(DB["adam"])
+    (buffer,) = optimkit.flatten_parameters(model)
+    opt = ok.Adam(model.parameters())
+    loss_of(model, 0).backward()
+    assert buffer.grad.abs().sum() > 0
+    opt.zero_grad()  # set_to_none=True, torch's default
+    assert torch.count_nonzero(buffer.grad) == 0
+    assert all(p.grad is not None and p.grad.data_ptr() == v.data_ptr()
+               for p, v in zip(model.parameters(), buffer.views(buffer.grad)))
+    loss_of(model, 1).backward()
+    expected = torch.autograd.grad(loss_of(model, 1), list(model.parameters()))
+    torch.testing.assert_close(buffer.grad, torch.cat([g.reshape(-1) for g in expected]), rtol=0, atol=0)
+
+
+def test_state_dict_is_per_parameter_and_loads_into_torch() -> None:
+    entry = DB["adam"]
+    flat, plain = make_model(entry), make_model(entry)
+    optimkit.flatten_parameters(flat)
+    ours = ok.Adam(flat.parameters(), lr=0.01)
+    train(entry, flat, ours, range(5))
+    saved = copy.deepcopy(ours.state_dict())
+    assert sorted(saved["state"]) == list(range(len(list(flat.parameters()))))
+    plain.load_state_dict(flat.state_dict())
+    theirs = torch.optim.Adam(plain.parameters(), lr=0.01)
+    theirs.load_state_dict(saved)
+    # Both continue identically (torch's for-loop and our default kernel round alike to 1e-6).
+    train(entry, flat, ours, range(5, 15))
+    train(entry, plain, theirs, range(5, 15))
+    for p, q in zip(flat.parameters(), plain.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+def test_loading_a_checkpoint_reattaches_the_state() -> None:
+    # Resume: a fresh flattened model and optimizer load a checkpoint; the loaded (separate) state
+    # tensors are copied into flat buffers at the next step, and training continues bit for bit.
+    entry = DB["adam"]
+    reference, first = make_model(entry), make_model(entry)
+    optimkit.flatten_parameters(first)
+    ref_opt, first_opt = ok.Adam(reference.parameters(), lr=0.01), ok.Adam(first.parameters(), lr=0.01)
+    train(entry, reference, ref_opt, range(20))
+    train(entry, first, first_opt, range(10))
+    model_state, opt_state = copy.deepcopy(first.state_dict()), copy.deepcopy(first_opt.state_dict())
+    resumed = make_model(entry, seed=5)
+    optimkit.flatten_parameters(resumed)
+    resumed.load_state_dict(model_state)
+    resumed_opt = ok.Adam(resumed.parameters(), lr=0.01)
+    resumed_opt.load_state_dict(opt_state)
+    train(entry, resumed, resumed_opt, range(10, 20))
+    assert_bitwise_equal(resumed, reference)
+    storages = {resumed_opt.state[p]["exp_avg"].untyped_storage().data_ptr() for p in resumed.parameters()}
+    assert len(storages) == 1
+
+
+def test_what_is_left_unflattened() -> None:
+    frozen = nn.Linear(2, 2)
+    frozen.weight.requires_grad_(False)
+    embedding = nn.Embedding(10, 3, sparse=True)
+    conv = nn.Conv2d(3, 4, 3).to(memory_format=torch.channels_last)
+    model = nn.ModuleDict({"frozen": frozen, "embedding": embedding, "conv": conv,
+                           "f64": nn.Linear(2, 2).to(torch.float64)})
+    buffers = optimkit.flatten_parameters(model)
+    owned = {id(p) for b in buffers for p in b.params}
+    assert id(frozen.weight) not in owned and id(embedding.weight) not in owned and id(conv.weight) not in owned
+    assert id(frozen.bias) in owned and id(conv.bias) in owned
+    assert sorted(str(b.data.dtype) for b in buffers) == ["torch.float32", "torch.float64"]
+    assert frozen.weight.grad is None and embedding.weight.grad is None
+    assert optimkit.flatten_parameters(model) == []  # already flattened: left as they are
+    with pytest.raises(TypeError, match="flatten_parameters expects a module or tensors"):
+        optimkit.flatten_parameters([1.0])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize("name,executor", [("adam", "default"), ("sgd", "fused"), ("adagrad", "default"),
+                                           ("rmsprop", "loop"), ("nadam", "foreach")])
+@pytest.mark.parametrize("width", [20, 33])
+def test_odd_sizes_split_into_runs_and_stay_identical(name: str, executor: str, width: int) -> None:
+    # Sizes that are not whole 64-element blocks end a run: the kernels' vector blocks then start
+    # where each parameter starts, as they do tensor by tensor (else the last bits differ).
+    entry = DB[name]
+    config = {"lr": 0.01, "momentum": 0.9} if name == "sgd" else {"lr": 0.01}
+    plain, flat = make_model(entry, width=width), make_model(entry, width=width)
+    optimkit.flatten_parameters(flat)
+    plain_opt, flat_opt = build(entry, plain, config, executor), build(entry, flat, config, executor)
+    train(entry, plain, plain_opt, range(STEPS))
+    train(entry, flat, flat_opt, range(STEPS))
+    assert_bitwise_equal(flat, plain)
