@@ -114,10 +114,20 @@ def build(factory: Callable[..., torch.optim.Optimizer], entry: DBEntry, params:
     return factory(groups, **kwargs)
 
 
+def _takes(factory: Callable[..., Any], name: str) -> bool:
+    try:
+        accepted = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return True
+    return name in accepted or any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+
+
 def _executor_kwargs(factory: Callable[..., Any], executor: str) -> dict[str, Any]:
     """The constructor flags selecting ``executor``. An optimizer without a ``foreach`` argument
     (SparseAdam) only has its per-tensor loop, which it runs without being told."""
     kwargs = dict(EXECUTORS[executor])
+    if executor == "fused" and not _takes(factory, "fused"):
+        return {}  # torch has no fused kernel for this algorithm: the oracle is its default loop
     if executor == "loop":
         try:
             accepted = inspect.signature(factory).parameters

@@ -151,6 +151,8 @@ def old_checkpoint_fills(cls: type, init: Callable[..., None]) -> dict[str, Any]
     the flags of ``init`` with their defaults, adjusted by the class's ``_old_checkpoint_fills``."""
     options = constructor_options(init)
     fills = {name: options[name] for name in constructor_flags(init)}
+    for name in getattr(cls, "_own_options", ()):
+        fills.pop(name, None)  # not torch's: a checkpoint without it simply did not set it
     for name, value in getattr(cls, "_old_checkpoint_fills", {}).items():
         if value is NOT_FILLED:
             fills.pop(name, None)
@@ -168,7 +170,8 @@ def capabilities(cls: type) -> dict[str, bool]:
         "has_betas": "betas" in options,
         "has_momentum": "momentum" in options,
         "supports_foreach": "foreach" in options,
-        "supports_fused": "fused" in options,
+        # torch's fused kernels only: a compiled `fused` of optimkit's own is no torch capability.
+        "supports_fused": "fused" in options and "fused" not in getattr(cls, "_own_options", ()),
         "supports_differentiable": "differentiable" in options,
         "supports_complex": bool(getattr(cls, "_supports_complex", True)),
         "supports_sparse": bool(getattr(cls, "_supports_sparse", False)),

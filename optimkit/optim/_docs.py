@@ -42,6 +42,13 @@ SHARED_ARGS: dict[str, str] = {
         "floating point parameters only; cannot be combined with ``foreach`` or "
         "``differentiable`` (default: None)."
     ),
+    "fused_compiled": (
+        "fused (bool, optional): optimkit only (torch has no fused kernel for this algorithm): run "
+        "the update rule compiled with ``torch.compile``, one generated loop per tensor or per "
+        "flat buffer (:func:`optimkit.flatten_parameters`), the learning rate passed as a tensor "
+        "so that schedulers cause no recompilation. The first step compiles (seconds). Cannot be "
+        "combined with ``foreach`` or ``differentiable`` (default: None)."
+    ),
 }
 
 
@@ -61,5 +68,7 @@ def args_doc(own: dict[str, str], cls: type) -> str:
         if name == "self":
             continue
         default = None if parameter.default is parameter.empty else parameter.default
+        if name == "fused" and name in getattr(cls, "_own_options", ()):
+            name = "fused_compiled"  # optimkit's own option: torch has no kernel for this class
         lines.append(f"    {own.get(name) or SHARED_ARGS[name].format(default=default)}")
     return "\n".join(lines)

@@ -68,6 +68,8 @@ _RULES = (v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
     description="AdaBelief: Adam with the variance of the gradient around its mean as the second moment.",
 )
 class AdaBelief(Optimizer):
+    # `fused=True` runs the rule compiled (torch has no kernel for this algorithm).
+    _own_options = ("fused",)
     _elementwise = True
     _rule = staticmethod(adabelief_rule)
 
@@ -84,9 +86,11 @@ class AdaBelief(Optimizer):
         maximize: bool = False,
         foreach: bool | None = None,
         differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         v.validate(_RULES, locals())
         super().__init__(params, AdaBelief._defaults_from_signature(locals()))
+        v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         state: dict[str, Any] = {

@@ -99,6 +99,8 @@ _RULES = (v.TENSOR_LR, v.LR, v.WEIGHT_DECAY)
     torch_name="ASGD",
 )
 class ASGD(Optimizer):
+    # `fused=True` runs the rule compiled (torch has no kernel for this algorithm).
+    _own_options = ("fused",)
     _elementwise = True
     _rule = staticmethod(asgd_rule)
 
@@ -114,9 +116,12 @@ class ASGD(Optimizer):
         maximize: bool = False,
         differentiable: bool = False,
         capturable: bool = False,
+        *,
+        fused: bool | None = None,
     ) -> None:
         v.validate(_RULES, locals())
         super().__init__(params, ASGD._defaults_from_signature(locals()))
+        v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         # Unlike most optimizers, all three counters live on the parameter's device even when

@@ -48,6 +48,8 @@ _RULES = (v.LR, *v.BETAS, v.WEIGHT_DECAY)
     description="Lion: evolved sign momentum, steps of size lr in every coordinate, decoupled weight decay.",
 )
 class Lion(Optimizer):
+    # `fused=True` runs the rule compiled (torch has no kernel for this algorithm).
+    _own_options = ("fused",)
     _elementwise = True
     _rule = staticmethod(lion_rule)
 
@@ -61,9 +63,11 @@ class Lion(Optimizer):
         *,
         foreach: bool | None = None,
         differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         v.validate(_RULES, locals())
         super().__init__(params, Lion._defaults_from_signature(locals()))
+        v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {"exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format)}

@@ -101,6 +101,8 @@ _RULES = (
     torch_name="NAdam",
 )
 class NAdam(Optimizer):
+    # `fused=True` runs the rule compiled (torch has no kernel for this algorithm).
+    _own_options = ("fused",)
     _elementwise = True
     _rule = staticmethod(nadam_rule)
     _torch_defaults_order = ("maximize", "foreach")
@@ -119,9 +121,11 @@ class NAdam(Optimizer):
         maximize: bool = False,
         capturable: bool = False,
         differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         v.validate(_RULES, locals())
         super().__init__(params, NAdam._defaults_from_signature(locals()))
+        v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         # `step` and `mu_product` are 0-dim tensors of the scalar dtype, on the CPU unless

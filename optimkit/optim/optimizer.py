@@ -198,6 +198,9 @@ class Optimizer(torch.optim.Optimizer):
     # Whether the rule is element-wise, so that parameters lying back to back in a flat buffer can
     # step as one tensor (not: Lamb's trust ratio, Adafactor's factored moments, Muon, LBFGS).
     _elementwise: ClassVar[bool] = False
+    # Options of optimkit's own that torch's class lacks (``fused`` where torch has no kernel):
+    # kept out of ``defaults``, and so of param_groups and state dicts, unless given.
+    _own_options: ClassVar[tuple[str, ...]] = ()
     # The error for a sparse gradient, where torch words it otherwise than the default.
     _sparse_message: ClassVar[str | None] = None
 
@@ -236,7 +239,10 @@ class Optimizer(torch.optim.Optimizer):
         in ``Adam.__init__``): subclasses with signatures of their own (AdamW, the Cerebras
         facades) pass through it and must still get all of ``Adam``'s options.
         """
-        return {name: arguments[name] for name in ordered_options(cls.__init__, cls._torch_defaults_order)}
+        return {
+            name: arguments[name] for name in ordered_options(cls.__init__, cls._torch_defaults_order)
+            if not (name in cls._own_options and arguments[name] is None)
+        }
 
     def _counters_as_tensors(self, group: dict[str, Any], p: Tensor, p_state: dict[str, Any], keys: list[str]) -> None:
         """Turn the Python-number counters of an old checkpoint (``step``, ...) into the 0-dim
@@ -317,8 +323,13 @@ class Optimizer(torch.optim.Optimizer):
 
     def _fused_update(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor],
                       per_param: dict[str, list[Any]]) -> None:
-        """Run torch's fused kernel for this algorithm (only classes that accept ``fused=True``)."""
-        raise RuntimeError(f"{type(self).__name__} has no fused implementation")
+        """``fused=True``: torch's fused kernel where the class has one (it overrides this), else
+        the class's rule compiled with ``torch.compile`` (one generated loop per tensor, or per
+        flat buffer run; see :func:`~._executor.execute`)."""
+        if "fused" not in self._own_options:
+            raise RuntimeError(f"{type(self).__name__} has no fused implementation")
+        execute(type(self)._rule, params, grads, per_param, self._hyperparameters(group), foreach=False,
+                compiled=True)
 
     def _runs_fused(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor] | None = None) -> bool:
         """Whether ``group`` steps with torch's fused kernel: when asked to, or by default where
@@ -346,14 +357,18 @@ class Optimizer(torch.optim.Optimizer):
         if (self._elementwise and flattening_generation() and not group.get("differentiable")
                 and not torch.compiler.is_compiling()):
             runs, rest = self._flat_states.plan(params, per_param, self.state)
-            for run in runs:
-                self._apply_rule(group, [run.param], [run.grad], run.lists)
-                run.finish()
             if runs:
-                params, grads = select(params, rest), select(grads, rest)
-                per_param = {name: select(values, rest) for name, values in per_param.items()}
-        if params:
-            self._apply_rule(group, params, grads, per_param)
+                # One call over the runs (as single tensors) and the other parameters: one kernel
+                # launch list for torch's fused kernels, one graph for a compiled rule.
+                params = [run.param for run in runs] + select(params, rest)
+                grads = [run.grad for run in runs] + select(grads, rest)
+                per_param = {name: [value for run in runs for value in run.lists[name]] + select(values, rest)
+                             for name, values in per_param.items()}
+                self._apply_rule(group, params, grads, per_param)
+                for run in runs:
+                    run.finish()
+                return
+        self._apply_rule(group, params, grads, per_param)
 
     def _apply_rule(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor],
                     per_param: dict[str, list[Any]]) -> None:

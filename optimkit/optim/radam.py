@@ -98,6 +98,8 @@ _RULES = (v.TENSOR_LR, v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
     torch_name="RAdam",
 )
 class RAdam(Optimizer):
+    # `fused=True` runs the rule compiled (torch has no kernel for this algorithm).
+    _own_options = ("fused",)
     _elementwise = True
     _rule = staticmethod(radam_rule)
     _torch_defaults_order = ("maximize", "foreach", "capturable", "decoupled_weight_decay")
@@ -115,9 +117,11 @@ class RAdam(Optimizer):
         maximize: bool = False,
         capturable: bool = False,
         differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         v.validate(_RULES, locals())
         super().__init__(params, RAdam._defaults_from_signature(locals()))
+        v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {

@@ -89,6 +89,8 @@ _RULES = (
     torch_name="RMSprop",
 )
 class RMSprop(Optimizer):
+    # `fused=True` runs the rule compiled (torch has no kernel for this algorithm).
+    _own_options = ("fused",)
     _elementwise = True
     _rule = staticmethod(rmsprop_rule)
     _torch_defaults_order = ("momentum", "alpha", "eps", "centered", "weight_decay")
@@ -109,9 +111,12 @@ class RMSprop(Optimizer):
         foreach: bool | None = None,
         maximize: bool = False,
         differentiable: bool = False,
+        *,
+        fused: bool | None = None,
     ) -> None:
         v.validate(_RULES, locals())
         super().__init__(params, RMSprop._defaults_from_signature(locals()))
+        v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         state: dict[str, Any] = {

@@ -75,6 +75,8 @@ _RULES = (v.TENSOR_LR, v.LR, v.Rule("etas", _check_etas, "Invalid eta values: {0
     torch_name="Rprop",
 )
 class Rprop(Optimizer):
+    # `fused=True` runs the rule compiled (torch has no kernel for this algorithm).
+    _own_options = ("fused",)
     _elementwise = True
     _rule = staticmethod(rprop_rule)
     _torch_defaults_order = ("foreach", "maximize", "differentiable", "capturable")
@@ -90,9 +92,11 @@ class Rprop(Optimizer):
         foreach: bool | None = None,
         maximize: bool = False,
         differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         v.validate(_RULES, locals())
         super().__init__(params, Rprop._defaults_from_signature(locals()))
+        v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         # torch shapes the step sizes after the gradient (strides included) when there is one.

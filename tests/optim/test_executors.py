@@ -131,3 +131,56 @@ def test_default_fused_state_is_torchs_default_state() -> None:
     for key, value in theirs.state[torch_p].items():
         assert ours.state[ours_p][key].dtype == value.dtype and ours.state[ours_p][key].device == value.device
     assert ours.state_dict()["param_groups"] == theirs.state_dict()["param_groups"]
+
+
+# ------------------------------------------------------------------- fused=True compiled (optimkit's own)
+COMPILED = [entry for entry in DB.values() if "fused" in getattr(entry.cls, "_own_options", ())]
+
+
+def test_rounding_notes_name_every_fused_executor() -> None:
+    fused = {entry.name for entry in DB.values() if "fused" in entry.executors()}
+    noted = {entry.name for entry in DB.values() if "fused" in entry.inputs.rounding}
+    assert fused == noted
+    assert {entry.name for entry in COMPILED} == {
+        "adadelta", "adamax", "asgd", "nadam", "radam", "rmsprop", "rprop", "lion", "adabelief"}
+
+
+@pytest.mark.parametrize("entry", COMPILED, ids=lambda e: e.name)
+def test_compiled_fused_is_an_own_option_invisible_unless_given(entry: DBEntry) -> None:
+    p = torch.zeros(3, requires_grad=True)
+    plain, fused = entry.cls([p]), entry.cls([p], fused=True)
+    assert "fused" not in plain.param_groups[0] and "fused" not in plain.defaults
+    assert fused.param_groups[0]["fused"] is True
+    assert not entry.spec.supports_fused  # the registry's flag means torch's kernels
+    with pytest.raises(RuntimeError, match="`fused` and `foreach` cannot be `True` together."):
+        entry.cls([p], fused=True, foreach=True)
+    with pytest.raises(RuntimeError, match="`fused` does not support `differentiable`"):
+        entry.cls([p], fused=True, differentiable=True)
+    if entry.spec.torch_name is not None:
+        # A checkpoint of a compiled-fused optimizer loads into torch's class.
+        p.grad = torch.ones(3)
+        fused.step()
+        theirs = getattr(torch.optim, entry.spec.torch_name)([p])
+        theirs.load_state_dict(fused.state_dict())
+
+
+@pytest.mark.parametrize("entry", [e for e in COMPILED if e.name in ("rmsprop", "nadam", "lion")], ids=lambda e: e.name)
+def test_compiled_fused_does_not_recompile_under_a_scheduler(entry: DBEntry) -> None:
+    from torch._dynamo.utils import counters
+
+    from optimkit.optim.lr_scheduler import OneCycleLR
+
+    params = [torch.randn(64, 8, requires_grad=True), torch.randn(8, requires_grad=True)]
+    optimizer = entry.cls(params, lr=0.01, fused=True)
+    scheduler = OneCycleLR(optimizer, max_lr=0.05, total_steps=20, cycle_momentum=False)
+    lrs = set()
+    for step in range(12):
+        for p in params:
+            p.grad = torch.randn(p.shape, generator=torch.Generator().manual_seed(step))
+        optimizer.step()
+        scheduler.step()
+        lrs.add(optimizer.param_groups[0]["lr"])
+        if step == 1:
+            graphs = counters["stats"]["unique_graphs"]
+    assert len(lrs) > 10
+    assert counters["stats"]["unique_graphs"] == graphs

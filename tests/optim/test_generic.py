@@ -33,8 +33,10 @@ def test_trajectory_matches_oracle(entry: DBEntry, config: dict[str, Any], execu
     skip_index = None if executor == "fused" else 1
     run_entry(entry, ours, params, range(STEPS), skip_index=skip_index)
     run_entry(entry, theirs, reference_params, range(STEPS), skip_index=skip_index)
-    assert_params_close(params, reference_params)
-    assert_states_close(ours, theirs)
+    # (float64 only: float32's own tolerance is wider than any of these.)
+    tolerance = entry.inputs.rounding_tolerance.get(executor) if dtype == torch.float64 else None
+    assert_params_close(params, reference_params, tolerance)
+    assert_states_close(ours, theirs, tolerance)
     # Something moved: a test that compares two frozen copies would pass vacuously.
     assert any(not torch.equal(p, q) for p, q in zip(params, make_params(entry, dtype, executor=executor)))
 

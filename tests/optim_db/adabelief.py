@@ -1,4 +1,4 @@
-from tests._db import ErrorInput, OptimizerInputs
+from tests._db import COMPILED_RULE, ErrorInput, OptimizerInputs
 from tests.optim._references import ReferenceAdaBelief
 
 ENTRY = OptimizerInputs(
@@ -18,4 +18,5 @@ ENTRY = OptimizerInputs(
     ],
     second_group={"lr": 0.005, "betas": (0.85, 0.95), "weight_decay": 0.01},
     reference=ReferenceAdaBelief,
+    rounding={"fused": COMPILED_RULE},
 )

@@ -1,6 +1,6 @@
 import torch
 
-from tests._db import ErrorInput, OptimizerInputs
+from tests._db import COMPILED_RULE, ErrorInput, OptimizerInputs
 
 ENTRY = OptimizerInputs(
     configs=[
@@ -23,4 +23,5 @@ ENTRY = OptimizerInputs(
                    r"\['cuda', 'xpu', 'hpu', 'privateuseone'\]\.", at_step=True),
     ],
     second_group={"lr": 0.7, "rho": 0.95, "weight_decay": 0.02},
+    rounding={"fused": COMPILED_RULE},
 )

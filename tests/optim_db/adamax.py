@@ -1,6 +1,6 @@
 import torch
 
-from tests._db import ErrorInput, OptimizerInputs
+from tests._db import COMPILED_RULE, ErrorInput, OptimizerInputs
 
 ENTRY = OptimizerInputs(
     configs=[
@@ -26,4 +26,5 @@ ENTRY = OptimizerInputs(
                    r"\['cuda', 'xpu', 'hpu', 'privateuseone'\]\.", at_step=True),
     ],
     second_group={"lr": 0.005, "betas": (0.85, 0.99), "weight_decay": 0.01},
+    rounding={"fused": COMPILED_RULE},
 )

@@ -1,6 +1,6 @@
 import torch
 
-from tests._db import ErrorInput, OptimizerInputs
+from tests._db import COMPILED_RULE, SCALAR_STATE_BEFORE_STORING, ErrorInput, OptimizerInputs
 
 _CAPTURABLE_MESSAGE = "If capturable=True, params, mus, etas, and state_steps must be on supported devices"
 
@@ -27,4 +27,6 @@ ENTRY = OptimizerInputs(
     # torch's foreach ASGD computes eta from the float32 step tensor, its for-loop from the step
     # as a Python float: the trajectories part at about 1e-8 relative (see asgd_rule).
     foreach_loop_tolerance={"rtol": 1e-6, "atol": 1e-8},
+    rounding={"fused": COMPILED_RULE},
+    rounding_tolerance={"fused": SCALAR_STATE_BEFORE_STORING},
 )

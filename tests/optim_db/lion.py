@@ -1,4 +1,4 @@
-from tests._db import ErrorInput, OptimizerInputs
+from tests._db import COMPILED_RULE, ErrorInput, OptimizerInputs
 from tests.optim._references import ReferenceLion
 
 ENTRY = OptimizerInputs(
@@ -16,4 +16,5 @@ ENTRY = OptimizerInputs(
     ],
     second_group={"lr": 0.002, "betas": (0.95, 0.98), "weight_decay": 0.2},
     reference=ReferenceLion,
+    rounding={"fused": COMPILED_RULE},
 )

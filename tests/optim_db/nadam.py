@@ -1,6 +1,6 @@
 import torch
 
-from tests._db import ErrorInput, OptimizerInputs
+from tests._db import COMPILED_RULE, SCALAR_STATE_BEFORE_STORING, ErrorInput, OptimizerInputs
 
 ENTRY = OptimizerInputs(
     configs=[
@@ -30,4 +30,6 @@ ENTRY = OptimizerInputs(
                    r"\['cuda', 'xpu', 'hpu', 'privateuseone'\]\.", at_step=True),
     ],
     second_group={"lr": 0.005, "betas": (0.85, 0.95), "weight_decay": 0.01, "momentum_decay": 0.01},
+    rounding={"fused": COMPILED_RULE},
+    rounding_tolerance={"fused": SCALAR_STATE_BEFORE_STORING},
 )

@@ -1,6 +1,6 @@
 import torch
 
-from tests._db import ErrorInput, OptimizerInputs
+from tests._db import COMPILED_RULE, ErrorInput, OptimizerInputs
 
 
 def _valid_centered_states(states: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -35,4 +35,5 @@ ENTRY = OptimizerInputs(
     ],
     second_group={"lr": 0.002, "alpha": 0.95, "momentum": 0.0, "weight_decay": 0.01},
     gradcheck_states=_valid_centered_states,
+    rounding={"fused": COMPILED_RULE},
 )

@@ -1,6 +1,6 @@
 import torch
 
-from tests._db import ErrorInput, OptimizerInputs
+from tests._db import COMPILED_RULE, ErrorInput, OptimizerInputs
 
 ENTRY = OptimizerInputs(
     configs=[
@@ -25,4 +25,5 @@ ENTRY = OptimizerInputs(
                    at_step=True),
     ],
     second_group={"lr": 0.005, "etas": (0.4, 1.3), "step_sizes": (1e-4, 1.0)},
+    rounding={"fused": COMPILED_RULE},
 )
