@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -160,6 +160,25 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
     # Keys that may hold None where this scheduler holds something else:
     _nullable_state: ClassVar[frozenset[str]] = frozenset()
 
+    # The fast step path. A built-in class whose ``get_lr`` costs more Python than its arithmetic
+    # (the per-batch schedulers) defines ``_step_fast``. Such a class computes its next values in
+    # one private method that ``get_lr`` wraps (adding the warning when called outside step), so
+    # the formulas exist once; ``_step_fast`` calls that method too and stores the values with
+    # :meth:`_store_lrs`, skipping the flag, the warning check and the copy of ``_write_lrs``,
+    # and hands the uncommon cases (a user's callback in the rule) to :meth:`_step_with_get_lr`.
+    # It runs only for a plain ``step()``; ``step(epoch)`` and an overridden ``get_lr`` take the
+    # general path (see ``__init_subclass__``).
+    _step_fast: ClassVar[Callable[[Any], None] | None] = None
+    # The methods that ``_step_fast`` stands in for: a subclass overriding any of them (a user's
+    # own rule) must see its override called, so it loses the fast path of its parent. (Methods
+    # that both paths call, such as the shared computation, need not be listed.)
+    _fast_path_replaces: ClassVar[tuple[str, ...]] = ("get_lr", "_write_lrs", "_update_lr")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_step_fast" not in cls.__dict__ and any(name in cls.__dict__ for name in cls._fast_path_replaces):
+            cls._step_fast = None
+
     def __init__(self, optimizer: _TorchOptimizer, last_epoch: int = -1) -> None:
         _check_optimizer(optimizer)
         self.optimizer = optimizer
@@ -185,6 +204,9 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         """Reset the step counter and take the first step (in "initial" mode)."""
         self._step_count = 0
         with _Flag(self, "_is_initial"):
+            # An instance attribute from the start (it is in torch's state dict), also for the
+            # fast step paths, which never set it.
+            self._get_lr_called_within_step = False
             self.step()
 
     # ---- state ---------------------------------------------------------------------------
@@ -285,36 +307,101 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
             epoch (int, optional): deprecated, as in torch: jump to ``epoch`` and use the closed
                 form where the class has torch's one (``_get_closed_form_lr``).
         """
-        self._warn_about_call_order()
+        if self._step_count == 1:  # only the first step after construction can warn
+            self._warn_about_call_order()
         self._step_count += 1
-        if epoch is not None:
+        if epoch is None:
+            # The fast path, dispatched here rather than in _update_lr: one call less per step.
+            # An instance attribute ``get_lr`` (a patched method) must be called, as in torch.
+            fast = self._step_fast
+            if fast is not None and "get_lr" not in self.__dict__:
+                self.last_epoch += 1
+                fast()
+                return
+        else:
             warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
         self._update_lr(epoch)
 
     def _warn_about_call_order(self) -> None:
-        # Only the first step after construction can tell (pytorch/pytorch#20124).
-        if self._step_count != 1:
-            return
+        # pytorch/pytorch#20124; stacklevel 3: past this method and step(), to the user's call.
         message = _call_order_problem(self.optimizer)
         if message is not None:
             warnings.warn(message, UserWarning, stacklevel=3)
 
     def _update_lr(self, epoch: int | None = None) -> None:
         """Move to the next step (or to ``epoch``) and write its learning rates to the groups."""
-        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
-        closed_form = getattr(self, "_get_closed_form_lr", None) if epoch is not None else None
-        with _Flag(self, "_get_lr_called_within_step"):
-            values = self.get_lr() if closed_form is None else closed_form()
+        if epoch is None:
+            self.last_epoch += 1
+            self._step_with_get_lr()
+            return
+        self.last_epoch = epoch
+        closed_form = getattr(self, "_get_closed_form_lr", None)
+        if closed_form is None:
+            self._step_with_get_lr()
+            return
+        self._get_lr_called_within_step = True
+        try:
+            values = closed_form()
+        finally:
+            self._get_lr_called_within_step = False
+        self._write_lrs(values)
+
+    def _step_with_get_lr(self) -> None:
+        """The general step: ``get_lr()`` (marked as called by ``step()``, so it does not warn),
+        then write its values. A plain try/finally rather than a context manager object: this
+        runs every step of every scheduler without a fast path."""
+        self._get_lr_called_within_step = True
+        try:
+            values = self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
         self._write_lrs(values)
 
     def _write_lrs(self, values: Sequence[Number]) -> None:
         """Set every group's lr (Tensors in place) and remember copies as the last lrs."""
+        self._store_lrs(list(values))  # a list of our own: _store_lrs may keep it
+
+    def _store_lrs(self, values: list[Number], copies: bool = False) -> None:
+        """:meth:`_write_lrs` of a list the caller hands over: without Tensors it becomes
+        ``_last_lr`` as it is (the fast paths build it for this).
+
+        ``copies=True`` promises that every Tensor value is a new tensor, referenced nowhere
+        else, equal to what its group's lr holds once every group is written (a rule computing
+        each group's value from that group's own current lr keeps this promise, also for groups
+        sharing one lr tensor). Such a value of the lr's dtype, shape and device then serves as
+        the copy kept in ``_last_lr``, one clone fewer per group.
+        """
         groups = self.optimizer.param_groups
         if len(values) != len(groups):
             raise ValueError(f"expected {len(groups)} learning rates, got {len(values)}")
+        tensors = False
         for group, value in zip(groups, values):
-            _set_group_value(group, "lr", value)
-        self._last_lr: list[Number] = _group_values(self.optimizer, "lr")
+            current = group["lr"]
+            # Exact type checks first: isinstance against Tensor is slow for a non-Tensor.
+            if type(current) is float and type(value) is float:
+                group["lr"] = value
+            elif isinstance(current, Tensor):
+                # In place: a compiled step keeps its guards. (A float needs no squeezing.)
+                current.fill_(value if type(value) is float else _as_fill_value(value))
+                tensors = True
+            else:
+                group["lr"] = value
+                tensors = tensors or isinstance(value, Tensor)
+        # Without Tensors the groups now hold exactly ``values``. Otherwise copies are taken
+        # after every group is written (as torch does): groups may share one lr tensor.
+        if tensors:
+            last: list[Number] = []
+            for group, value in zip(groups, values):
+                lr = group["lr"]
+                if not isinstance(lr, Tensor):
+                    last.append(lr)
+                elif copies and value is not lr and isinstance(value, Tensor) and value.dtype == lr.dtype \
+                        and value.shape == lr.shape and value.device == lr.device:
+                    last.append(value)
+                else:
+                    last.append(lr.clone())
+            values = last
+        self._last_lr: list[Number] = values
 
 
 class _LRScheduler(LRScheduler):

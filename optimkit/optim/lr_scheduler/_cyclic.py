@@ -1,8 +1,9 @@
 """Cyclical schedules, stepped after every batch: :class:`CyclicLR`,
 :class:`CosineAnnealingWarmRestarts` and :class:`OneCycleLR`.
 
-The step path of :class:`CyclicLR` and :class:`OneCycleLR` (``get_lr``) does torch's arithmetic
-written out here, so the values are torch's bit for bit; their closed forms (``lr_at``,
+The step path of :class:`CyclicLR` and :class:`OneCycleLR` (``_next_lrs``, behind both ``get_lr``
+and the fast ``step()``) does torch's arithmetic written out here, so the values are torch's bit
+for bit; their closed forms (``lr_at``,
 ``momentum_at``) come from the pure schedules of :mod:`optimkit.schedules`. The two are separate
 computations on purpose: the tests compare each with the other and with torch.
 """
@@ -50,6 +51,22 @@ def _start_momentum_cycle(
         _set_momentum(group, _detached_copy(high), use_beta1)
         group["max_momentum"] = _detached_copy(high)
         group["base_momentum"] = _detached_copy(low)
+
+
+def _write_momentum(group: dict[str, Any], value: Any, use_beta1: bool) -> None:
+    """:func:`_set_momentum`, with its plain cases written here directly, as the same write
+    without its key parsing: a float ``momentum`` replaced, a tuple of float ``betas`` rebuilt
+    (isinstance against Tensor is slow for a float). This runs for every group at every step
+    of the per-batch schedulers; Tensor entries and other containers go through it."""
+    if use_beta1:
+        betas = group["betas"]
+        if type(betas) is tuple and type(betas[0]) is float:
+            group["betas"] = (value, *betas[1:])
+            return
+    elif type(group["momentum"]) is float:
+        group["momentum"] = value
+        return
+    _set_momentum(group, value, use_beta1)
 
 
 # Amplitude scales of CyclicLR's named modes. Module-level functions (and a partial of one), not
@@ -191,16 +208,29 @@ class CyclicLR(LRScheduler):
     def get_lr(self) -> list[Number]:
         """The learning rates at ``last_epoch`` (and set the momenta); closed form, as in torch."""
         _warn_unless_in_step(self)
+        return self._next_lrs()
+
+    def _next_lrs(self) -> list[Number]:
+        # The rule, shared by get_lr and the fast step path. The momenta are written here, as
+        # torch's get_lr does, before the caller writes the learning rates.
         t = self.last_epoch
         cycle, height = self._triangle(t)
         scale = self.scale_fn(cycle if self.scale_mode == "cycle" else t)
         # Products left to right, as torch: ((top - bottom) * height) * scale.
         lrs = [low + (high - low) * height * scale for low, high in zip(self.base_lrs, self.max_lrs)]
         if self.cycle_momentum:
-            pairs = zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums)
-            for group, low, high in pairs:
-                _set_momentum(group, high - (high - low) * height * scale, self.use_beta1)
+            use_beta1 = self.use_beta1
+            for group, low, high in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+                _write_momentum(group, high - (high - low) * height * scale, use_beta1)
         return lrs
+
+    def _step_fast(self) -> None:
+        # A custom scale_fn is the user's code, which may look at the scheduler while it runs
+        # (torch calls it inside get_lr, flagged as called by step): the general path.
+        if self._scale_fn_custom is not None:
+            self._step_with_get_lr()
+        else:
+            self._store_lrs(self._next_lrs())
 
     # ---- the closed form: optimkit.schedules.cyclic ----------------------------------------
 
@@ -516,20 +546,28 @@ class OneCycleLR(LRScheduler):
         return (end - start) * pct + start
 
     def _anneal_func(self, start: Any, end: Any, pct: float) -> Any:
-        """The ramp of ``anneal_strategy`` (or of a legacy state dict's ``anneal_func``)."""
+        """The ramp of ``anneal_strategy`` (or of a legacy state dict's ``anneal_func``) at
+        ``pct``: torch's method, which a subclass may override (``_next_lrs`` then calls it)."""
+        return self._strategy_ramp()(start, end, pct)
+
+    def _strategy_ramp(self) -> Callable[[Any, Any, float], Any]:
+        """The function behind :meth:`_anneal_func`, a function of ``(start, end, pct)``: the
+        step looks it up once, rather than dispatching once per value."""
         kind = getattr(self, "_anneal_func_type", None)
         if kind == "cos":
-            return self._annealing_cos(start, end, pct)
+            return self._annealing_cos
         if kind == "linear":
-            return self._annealing_linear(start, end, pct)
+            return self._annealing_linear
         if kind is None and hasattr(self, "anneal_func"):
-            return self.anneal_func(start, end, pct)
+            return self.anneal_func
         raise ValueError(f"Unknown _anneal_func_type: {kind}")
 
     def _clamped(self, step: float) -> float:
         """``step``, held at the last one with ``hold_final_lr``; past the end torch's error."""
+        if step < self.total_steps:  # (the common case, first: nothing to hold or reject)
+            return step
         if getattr(self, "hold_final_lr", False):
-            return min(step, self.total_steps - 1)
+            return self.total_steps - 1
         if step > self.total_steps:
             raise ValueError(f"Tried to step {step} times. The specified number of total steps is {self.total_steps}")
         return step
@@ -537,24 +575,51 @@ class OneCycleLR(LRScheduler):
     def _phase_of(self, step: float) -> tuple[dict[str, Any], float]:
         """The phase ``step`` falls in (the last one also takes every later step) and the
         fraction of it that is done."""
-        ends = [phase["end_step"] for phase in self._schedule_phases]
-        index = next((i for i, end in enumerate(ends) if step <= end), len(ends) - 1)
-        begin = ends[index - 1] if index else 0.0
-        if ends[index] == begin:
-            raise _zero_length_phase(index, ends[index])
-        return self._schedule_phases[index], (step - begin) / (ends[index] - begin)
+        phases = self._schedule_phases
+        last = len(phases) - 1
+        begin = 0.0
+        for index, phase in enumerate(phases):
+            end = phase["end_step"]
+            if step <= end or index == last:
+                break
+            begin = end
+        else:
+            raise IndexError("OneCycleLR has no phases")  # (an empty _schedule_phases)
+        if end == begin:
+            raise _zero_length_phase(index, end)
+        return phase, (step - begin) / (end - begin)
 
     def get_lr(self) -> list[Number]:
         """The learning rates at ``last_epoch`` (and set the momenta); closed form, as in torch."""
         _warn_unless_in_step(self)
+        return self._next_lrs()
+
+    def _next_lrs(self) -> list[Number]:
+        # The rule, shared by get_lr and the fast step path. The momenta are written here, as
+        # torch's get_lr does, before the caller writes the learning rates.
         phase, pct = self._phase_of(self._clamped(self.last_epoch))
-        lrs = []
-        for group in self.optimizer.param_groups:
-            lrs.append(self._anneal_func(group[phase["start_lr"]], group[phase["end_lr"]], pct))
-            if self.cycle_momentum:
-                value = self._anneal_func(group[phase["start_momentum"]], group[phase["end_momentum"]], pct)
-                _set_momentum(group, value, self.use_beta1)
+        own = type(self)._anneal_func is OneCycleLR._anneal_func  # else a subclass's ramp: called as is
+        anneal = self._strategy_ramp() if own else self._anneal_func
+        groups = self.optimizer.param_groups
+        lr_start, lr_end = phase["start_lr"], phase["end_lr"]
+        m_start, m_end = phase["start_momentum"], phase["end_momentum"]
+        cycle_momentum = self.cycle_momentum
+        use_beta1 = self.use_beta1 if cycle_momentum else False  # (set only with cycle_momentum)
+        lrs: list[Number] = []
+        for group in groups:  # as torch: each group's lr, then its momentum, written at once
+            lrs.append(anneal(group[lr_start], group[lr_end], pct))
+            if cycle_momentum:
+                _write_momentum(group, anneal(group[m_start], group[m_end], pct), use_beta1)
         return lrs
+
+    def _step_fast(self) -> None:
+        # A legacy state's ``anneal_func`` is the user's code, which may look at the scheduler
+        # while it runs (torch calls it inside get_lr, flagged as called by step): the general
+        # path.
+        if getattr(self, "_anneal_func_type", None) is None:
+            self._step_with_get_lr()
+        else:
+            self._store_lrs(self._next_lrs())
 
     # ---- the closed form: optimkit.schedules.phased_value -----------------------------------
 

@@ -8,7 +8,9 @@ import math
 import types
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
+
+from torch import Tensor
 
 from ... import schedules as _sched
 from ...registry import register_scheduler
@@ -173,6 +175,11 @@ class _FactorScheduler(LRScheduler):
     """A scheduler whose closed form is ``base_lr * factor(step)`` with one factor schedule for
     all groups; these compose by multiplication inside :class:`ChainedScheduler`."""
 
+    # The fast step paths here keep the new tensors of _scaled and _unchanged as the last lrs'
+    # copies (``_store_lrs(copies=True)``), which only these methods as written here promise: a
+    # subclass overriding either takes the general path, which clones.
+    _fast_path_replaces: ClassVar[tuple[str, ...]] = (*LRScheduler._fast_path_replaces, "_scaled", "_unchanged")
+
     def _factor_schedule(self) -> _sched.Schedule:
         raise NotImplementedError
 
@@ -233,8 +240,17 @@ class StepLR(_FactorScheduler):
     def get_lr(self) -> list[Number]:
         """Recursive: multiply by ``gamma`` on multiples of ``step_size``."""
         _warn_unless_in_step(self)
+        return self._next_lrs()
+
+    def _next_lrs(self) -> list[Number]:
+        # The rule, shared by get_lr and the fast step path.
         decays = self.last_epoch != 0 and self.last_epoch % self.step_size == 0
         return self._scaled(self.gamma) if decays else self._unchanged()
+
+    def _step_fast(self) -> None:
+        # Both branches compute each group's value from its own lr (a scaled or a plain copy):
+        # those new tensors serve as the last lrs, one clone fewer than torch per Tensor lr.
+        self._store_lrs(self._next_lrs(), copies=True)
 
     def _factor_schedule(self) -> _sched.Schedule:
         return _sched.step(self.step_size, self.gamma)
@@ -479,21 +495,41 @@ class CosineAnnealingLR(_FactorScheduler):
     def get_lr(self) -> list[Number]:
         """Recursive cosine step (torch's chainable form)."""
         _warn_unless_in_step(self)
+        return self._next_lrs_and_copies()[0]
+
+    def _next_lrs_and_copies(self) -> tuple[list[Number], bool]:
+        """The rule, shared by get_lr and the fast step path: the next lrs, and whether each
+        one was computed from its own group's current lr alone (see ``_store_lrs(copies=)``)."""
         groups = self.optimizer.param_groups
         t, period, low = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
-            return self._unchanged()
+            return self._unchanged(), True
         if self._step_count == 1 and t > 0:
-            return [low + (base - low) * (1 + math.cos(t * math.pi / period)) / 2 for base in self.base_lrs]
+            return [low + (base - low) * (1 + math.cos(t * math.pi / period)) / 2 for base in self.base_lrs], False
         if (t - 1 - period) % (2 * period) == 0:
             # The previous step sat at the bottom (1 + cos = 0): the ratio below is undefined, so
             # add the first increment of the next half period instead.
             return [
                 g["lr"] + (base - low) * (1 - math.cos(math.pi / period)) / 2
                 for base, g in zip(self.base_lrs, groups)
-            ]
+            ], False
         ratio = (1 + math.cos(math.pi * t / period)) / (1 + math.cos(math.pi * (t - 1) / period))
-        return [ratio * (g["lr"] - low) + low for g in groups]
+        # ``ratio * (lr - low) + low``. For a floating-point Tensor lr and a floor of +0,
+        # ``lr - low`` is ``lr`` bit for bit (-0.0 and NaN included) and is skipped: one Tensor
+        # operation less. (Not with -0.0, which turns a -0.0 lr into +0.0; nor with a Tensor
+        # floor, which may promote the dtype; nor for a bool lr, whose subtraction torch rejects.)
+        plus_zero = type(low) in (float, int) and low == 0 and math.copysign(1.0, low) > 0
+        lrs: list[Number] = []
+        for group in groups:
+            lr = group["lr"]
+            if not (plus_zero and type(lr) is not float and isinstance(lr, Tensor) and lr.is_floating_point()):
+                lr = lr - low
+            lrs.append(ratio * lr + low)
+        return lrs, True
+
+    def _step_fast(self) -> None:
+        # The recursive branches' values come from each group's own lr: they may serve as copies.
+        self._store_lrs(*self._next_lrs_and_copies())
 
     def _factor_schedules(self) -> list[_sched.Schedule] | None:
         # Only without a floor is the cosine a pure factor of the base learning rate.
