@@ -62,10 +62,10 @@ def test_variants_are_data() -> None:
     """The variant list is a registry: a new variant is one registration, and a builder that
     returns None for an optimizer is skipped, not an error."""
     bench = _load()
-    assert list(bench.VARIANTS)[:6] == ["optimkit-default", "optimkit-foreach", "optimkit-fused",
-                                        "torch-default", "torch-foreach", "torch-fused"]
+    assert list(bench.VARIANTS)[:7] == ["optimkit-default", "optimkit-foreach", "optimkit-fused",
+                                        "optimkit-fastest", "torch-default", "torch-foreach", "torch-fused"]
     layout = bench.layout_c(64)
     row = bench.bench_row(layout, bench.make_case("lion"), bench.SCALES["smoke"], "cpu", 1,
-                          ["optimkit-default", "optimkit-fused", "torch-default"])
+                          ["optimkit-default", "torch-fused", "torch-default"])
     assert set(row["variants"]) == {"optimkit-default"} and row["skipped"] == {}
     assert row["variants"]["optimkit-default"]["vs_torch_default"] is None
