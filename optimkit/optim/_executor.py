@@ -235,6 +235,10 @@ class LoopOps:
     def maximum_(self, xs: list[Tensor], ys: list[Tensor]) -> None:
         # maximum's backward reads both inputs; rules go on to update both in place (AMSGrad's
         # running maximum and exp_avg_sq, at the next step).
+        if not self.differentiable:  # in place: no temporary, one pass
+            for x, y in zip(xs, ys):
+                torch.maximum(x, y, out=x)
+            return
         for x, y in zip(xs, ys):
             x.copy_(torch.maximum(self._saved(x), self._saved(y)))
 

@@ -34,6 +34,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from ._executor import ListOps, scalar_value
@@ -44,6 +45,14 @@ __all__ = ["Scalars"]
 def _is_tensors(value: Any) -> bool:
     # On the hot path of every per-tensor step: exact type checks first, cheapest test first.
     return type(value) is list and len(value) > 0 and isinstance(value[0], Tensor)
+
+
+def _numbers(values: list[Any]) -> list[Any]:
+    """:func:`scalar_value` of each value, asking whether torch is compiling once for the list
+    (the question costs as much as reading the number, on every per-tensor step)."""
+    if torch.compiler.is_compiling():
+        return list(values)
+    return [v.item() if isinstance(v, Tensor) else v for v in values]
 
 
 def _python(fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
@@ -73,7 +82,7 @@ class Scalars:
 
     def counters(self, tensors: list[Tensor]) -> list[Any]:
         """The counters (``step``, ``mu_product``) as this strategy holds them."""
-        return list(tensors) if self.on_device else [scalar_value(t) for t in tensors]
+        return list(tensors) if self.on_device else _numbers(tensors)
 
     def power(self, base: Any, exponents: list[Any]) -> list[Any]:
         """``base ** e`` for each exponent."""
@@ -136,7 +145,7 @@ class Scalars:
         if (self.on_device and _is_tensors(values)) or isinstance(values, Tensor):
             self.ops.addcdiv_(xs, self.ops.mul(t1, values), t2)
         elif isinstance(values, list):
-            self.ops.addcdiv_(xs, t1, t2, [scalar_value(v) for v in values])
+            self.ops.addcdiv_(xs, t1, t2, _numbers(values))
         else:
             self.ops.addcdiv_(xs, t1, t2, scalar_value(values))
 
@@ -145,4 +154,4 @@ class Scalars:
         if self.on_device and _is_tensors(values):
             self.ops.addcmul_(xs, ys, values)
         else:
-            self.ops.add_(xs, ys, alpha=[scalar_value(v) for v in values])
+            self.ops.add_(xs, ys, alpha=_numbers(values))

@@ -11,7 +11,7 @@ from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps
-from ._moments import descent_gradients, update_second_moment
+from ._moments import descent_gradients, root_of_fresh, update_second_moment
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
 __all__ = ["Adadelta", "adadelta_rule"]
@@ -36,10 +36,8 @@ def adadelta_rule(
     grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay)
     ops.add_(step, 1)
     update_second_moment(ops, square_avg, grads, rho)
-    # Out-of-place square roots: under differentiable=True the update below rewrites `delta` in
-    # place, which must not be the tensor sqrt's backward reads.
-    rms_grad = ops.sqrt(ops.add(square_avg, eps))
-    delta = ops.sqrt(ops.add(acc_delta, eps))
+    rms_grad = root_of_fresh(ops, ops.add(square_avg, eps))
+    delta = root_of_fresh(ops, ops.add(acc_delta, eps))
     ops.div_(delta, rms_grad)
     ops.mul_(delta, grads)
 

@@ -82,6 +82,8 @@ def _store(ops: ListOps, counters: list[Tensor], values: list[Any]) -> None:
     default."""
     if isinstance(values[0], Tensor):
         ops.copy_(counters, values)
+    elif all(c.dtype == torch.get_default_dtype() for c in counters):
+        ops.fill_(counters, values)  # the same single rounding, without a tensor per number
     else:
         ops.fill_(counters, [torch.as_tensor(v) for v in values])
 

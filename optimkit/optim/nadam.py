@@ -11,7 +11,7 @@ from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps
-from ._moments import bias_correction, descent_gradients, update_first_moment, update_second_moment
+from ._moments import bias_correction, descent_gradients, root_of_fresh, update_first_moment, update_second_moment
 from ._scalars import Scalars
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
@@ -67,11 +67,7 @@ def nadam_rule(
 
     update_first_moment(ops, exp_avg, grads, beta1)
     update_second_moment(ops, exp_avg_sq, grads, beta2)
-    denom = ops.div(exp_avg_sq, bias_correction(schedule, beta2, t))
-    if differentiable:
-        denom = ops.sqrt(denom)  # sqrt's backward reads its output: no in-place update of it
-    else:
-        ops.sqrt_(denom)
+    denom = root_of_fresh(ops, ops.div(exp_avg_sq, bias_correction(schedule, beta2, t)))
     ops.add_(denom, eps)
 
     # Step sizes -lr (1 - mu_t) / (1 - prod_t) for the gradient and -lr mu_{t+1} / (1 - prod_t

@@ -279,8 +279,9 @@ class Optimizer(torch.optim.Optimizer):
     def _ensure_state(self, group: dict[str, Any], p: Tensor) -> None:
         state = self.state.get(p)
         # A global step alone (increment_global_step before the first step) is not the
-        # algorithm's state yet: create that beside it.
-        if state and state.keys() - {GLOBAL_STEP_KEY}:
+        # algorithm's state yet: create that beside it. (Tested without building a set: this
+        # runs for every parameter of every step.)
+        if state and (len(state) > 1 or GLOBAL_STEP_KEY not in state):
             return
         if group.get("fused"):
             check_fused_device(p)
@@ -401,6 +402,11 @@ class Optimizer(torch.optim.Optimizer):
 
     def _params_with_grad(self, group: dict[str, Any]) -> list[Tensor]:
         params = [p for p in group["params"] if p.grad is not None]
+        if type(self)._check_param is Optimizer._check_param and not (
+            (not self._supports_complex and any(p.is_complex() for p in params))
+            or (not self._supports_sparse and any(p.grad.is_sparse for p in params))  # type: ignore[union-attr]
+        ):
+            return params  # the common checks pass for the whole list (a call per parameter costs more)
         for p in params:
             self._check_param(group, p)
         return params
@@ -421,9 +427,11 @@ class Optimizer(torch.optim.Optimizer):
             for p in params:
                 self._ensure_state(group, p)
             self._update_group(group, params)
-            for p in params:
-                self._unstepped.discard(p)
-                if self.enable_global_step:
+            if self._unstepped:  # (discard one by one: dynamo cannot trace set.difference_update)
+                for p in params:
+                    self._unstepped.discard(p)
+            if self.enable_global_step:
+                for p in params:
                     self.increment_global_step(p)
         return loss
 
