@@ -51,7 +51,8 @@ def _numbers(values: list[Any]) -> list[Any]:
     """:func:`scalar_value` of each value, asking whether torch is compiling once for the list
     (the question costs as much as reading the number, on every per-tensor step)."""
     if torch.compiler.is_compiling():
-        return list(values)
+        # Tensors stay tensors (no specialisation on their values), in float64 as Python numbers.
+        return [v.to(torch.float64) if isinstance(v, Tensor) else v for v in values]
     return [v.item() if isinstance(v, Tensor) else v for v in values]
 
 
@@ -81,8 +82,17 @@ class Scalars:
         self.on_device = on_device
 
     def counters(self, tensors: list[Tensor]) -> list[Any]:
-        """The counters (``step``, ``mu_product``) as this strategy holds them."""
-        return list(tensors) if self.on_device else _numbers(tensors)
+        """The counters (``step``, ``mu_product``) as this strategy holds them.
+
+        While compiling they are read as float64 0-dim tensors: the arithmetic on them is then the
+        for-loop's (Python floats are doubles) rather than float32's, and, being 0-dim, they do not
+        promote the element-wise operations they scale.
+        """
+        if not self.on_device:
+            return _numbers(tensors)
+        if torch.compiler.is_compiling():
+            return [t.to(torch.float64) for t in tensors]
+        return list(tensors)
 
     def power(self, base: Any, exponents: list[Any]) -> list[Any]:
         """``base ** e`` for each exponent."""
