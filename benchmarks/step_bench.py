@@ -38,8 +38,7 @@ Examples::
     python benchmarks/step_bench.py --layouts b --optimizers adam,adamw --repeats 9
     python benchmarks/step_bench.py --device cuda --json results.json
 
-Adding a variant (e.g. an "optimkit fastest" executor with flat buffers or a compiled step) is
-one :func:`register_variant` call; see the hook next to :data:`VARIANTS`.
+Adding a variant is one :func:`register_variant` call (see the variants next to :data:`VARIANTS`).
 """
 
 from __future__ import annotations

@@ -347,7 +347,7 @@ class FlatStates:
             chosen = [values[position] for position in positions]
             head = chosen[0]
             if isinstance(head, Tensor) and head.dim() > 0:
-                if not self._fits(buffer, indices, chosen):
+                if not (self._is_attached(buffer, name, indices, chosen) or self._fits(buffer, indices, chosen)):
                     return None
                 tensors[name] = chosen
             elif isinstance(head, Tensor):
@@ -370,6 +370,11 @@ class FlatStates:
         return FlatRun(positions, buffer.span(buffer.data, first, last), buffer.span(buffer.grad, first, last),
                        lists, copy_back)
 
+    def _is_attached(self, buffer: FlatBuffer, name: str, indices: list[int], values: list[Any]) -> bool:
+        """Whether ``values`` are already the views into the flat state buffer ``name``."""
+        entry = self._flat.get((id(buffer), name))
+        return entry is not None and all(map(operator.is_, values, [entry[1][i] for i in indices]))
+
     @staticmethod
     def _fits(buffer: FlatBuffer, indices: list[int], values: list[Any]) -> bool:
         """Whether ``values`` (state tensors of the parameters at ``indices``) can live in one flat
@@ -386,9 +391,9 @@ class FlatStates:
         """The flat state buffer ``name`` of ``buffer``, holding ``values`` (the state tensors of the
         parameters at ``indices``, which :meth:`_fits`) and with ``state`` pointing at its views."""
         key = (id(buffer), name)
+        if self._is_attached(buffer, name, indices, values):
+            return self._flat[key][0]
         entry = self._flat.get(key)
-        if entry is not None and all(map(operator.is_, values, [entry[1][i] for i in indices])):
-            return entry[0]
         head = values[0]
         if entry is None or entry[0].dtype != head.dtype or entry[0].device != head.device:
             flat = torch.zeros(buffer.numel, dtype=head.dtype, device=head.device)

@@ -131,6 +131,11 @@ def scalar_step_tensor(p: Tensor, *, on_device: bool, fused: bool = False) -> Te
     return torch.tensor(0.0, dtype=dtype, device="cpu")
 
 
+def _has_state(state: dict[str, Any] | None) -> bool:
+    """Whether a parameter's state holds the algorithm's entries (a global step alone does not)."""
+    return bool(state) and (len(state) > 1 or GLOBAL_STEP_KEY not in state)  # type: ignore[arg-type]
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -279,9 +284,8 @@ class Optimizer(torch.optim.Optimizer):
     def _ensure_state(self, group: dict[str, Any], p: Tensor) -> None:
         state = self.state.get(p)
         # A global step alone (increment_global_step before the first step) is not the
-        # algorithm's state yet: create that beside it. (Tested without building a set: this
-        # runs for every parameter of every step.)
-        if state and (len(state) > 1 or GLOBAL_STEP_KEY not in state):
+        # algorithm's state yet: create that beside it.
+        if _has_state(state):
             return
         if group.get("fused"):
             check_fused_device(p)
@@ -422,9 +426,12 @@ class Optimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        state = self.state
         for group in self.param_groups:
             params = self._params_with_grad(group)
-            for p in params:
+            # Only parameters without their state yet (the test of _ensure_state, inlined: this
+            # runs for every parameter of every step).
+            for p in [p for p in params if not _has_state(state.get(p))]:
                 self._ensure_state(group, p)
             self._update_group(group, params)
             if self._unstepped:  # (discard one by one: dynamo cannot trace set.difference_update)

@@ -92,11 +92,14 @@ class SGD(Optimizer):
             self._step_supports_amp_scaling = True
             v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
 
-    def _check_param(self, group: dict[str, Any], p: Tensor) -> None:
+    def _params_with_grad(self, group: dict[str, Any]) -> list[Tensor]:
+        # SGD takes complex parameters and sparse gradients alike: none of the base checks apply.
+        params = [p for p in group["params"] if p.grad is not None]
         # Sparse gradients (nn.Embedding(sparse=True)) are fine for the for-loop and foreach
         # updates, as in torch; only torch's fused kernel rejects them, with this message.
-        if group.get("fused") and p.grad is not None and p.grad.is_sparse:
+        if group.get("fused") and any(p.grad.is_sparse for p in params):  # type: ignore[union-attr]
             raise RuntimeError("`_fused_sgd` does not support sparse gradients")
+        return params
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         if group["momentum"] == 0:
