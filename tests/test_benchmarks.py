@@ -57,6 +57,14 @@ def test_step_bench_smoke(tmp_path: Path, capsys) -> None:
     assert all(r["optimkit_us"] > 0 and r["torch_us"] > 0 and r["ratio"] > 0 for r in sched)
     assert returned["steps"][0]["optimizer"] == "adam"
 
+    # The README's table renders from this file: one line per row, the fastest variant named.
+    spec = importlib.util.spec_from_file_location("optimkit_markdown_table", SCRIPT.parent / "markdown_table.py")
+    table = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(table)
+    lines = table.render(results).splitlines()
+    assert lines[-1].startswith("| c | adam | ") and len(lines) == 5
+    assert "roofline" in lines[0]
+
 
 def test_variants_are_data() -> None:
     """The variant list is a registry: a new variant is one registration, and a builder that
