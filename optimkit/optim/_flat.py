@@ -252,13 +252,14 @@ class FlatRun:
     param: Tensor
     grad: Tensor
     lists: dict[str, list[Any]]
-    _copy_back: list[tuple[Tensor, list[Tensor]]] = field(default_factory=list)
+    # (the scalar of the run's first parameter, which the rule advanced; the others' span after it)
+    _copy_back: list[tuple[Tensor, Tensor]] = field(default_factory=list)
 
     def finish(self) -> None:
-        """Give every parameter of the run the new value of the scalars the rule advanced once."""
+        """Give every parameter of the run the new value of the scalars the rule advanced once
+        (one copy into the span of the flat scalar buffer that holds the others)."""
         for advanced, others in self._copy_back:
-            if others:
-                torch._foreach_copy_(others, [advanced] * len(others))
+            others.copy_(advanced.expand_as(others))
 
 
 class FlatStates:
@@ -340,9 +341,10 @@ class FlatStates:
             return None
         # Decide before changing anything: a run that falls back must leave the state as it was
         # (the per-tensor step then uses the tensors in `per_param`).
+        first, last = indices[0], indices[-1]
         tensors: dict[str, list[Tensor]] = {}
+        scalars: dict[str, list[Tensor]] = {}
         shared: dict[str, Any] = {}
-        copy_back: list[tuple[Tensor, list[Tensor]]] = []
         for name, values in per_param.items():
             chosen = [values[position] for position in positions]
             head = chosen[0]
@@ -351,24 +353,54 @@ class FlatStates:
                     return None
                 tensors[name] = chosen
             elif isinstance(head, Tensor):
-                if not _all_equal_scalars(chosen):
+                entry = self._flat.get((id(buffer), "scalar:" + name))
+                if entry is not None and all(map(operator.is_, chosen, entry[1][first:last + 1])):
+                    span = entry[0][first:last + 1]  # attached: one comparison over the span
+                    if not bool((span == span[0]).all()):
+                        return None
+                elif not _all_equal_scalars(chosen):
                     return None
-                shared[name] = head
-                copy_back.append((head, chosen[1:]))
+                scalars[name] = chosen
             elif all(value == head for value in chosen):  # flags (SGD's first step), numbers
                 shared[name] = head
             else:
                 return None
-        first, last = indices[0], indices[-1]
         lists: dict[str, list[Any]] = {}
+        copy_back: list[tuple[Tensor, Tensor]] = []
         for name in per_param:
             if name in tensors:
                 flat = self._attached(buffer, name, indices, tensors[name], state)
                 lists[name] = [buffer.span(flat, first, last)]
+            elif name in scalars:
+                flat, views = self._attached_scalars(buffer, name, indices, scalars[name], state)
+                lists[name] = [views[first]]
+                copy_back.append((views[first], flat[first + 1:last + 1]))
             else:
                 lists[name] = [shared[name]]
         return FlatRun(positions, buffer.span(buffer.data, first, last), buffer.span(buffer.grad, first, last),
                        lists, copy_back)
+
+    def _attached_scalars(self, buffer: FlatBuffer, name: str, indices: list[int], values: list[Tensor],
+                          state: Any) -> tuple[Tensor, list[Tensor]]:
+        """A flat buffer holding the 0-dim ``values`` (one per parameter of ``buffer``, ``step``),
+        ``state`` pointing at its 0-dim views: the run's scalars advance in one place and are
+        copied to the others with one operation, instead of one per parameter."""
+        key = (id(buffer), "scalar:" + name)
+        entry = self._flat.get(key)
+        head = values[0]
+        if entry is not None and all(map(operator.is_, values, [entry[1][i] for i in indices])):
+            return entry
+        if entry is None or entry[0].dtype != head.dtype or entry[0].device != head.device:
+            flat = torch.zeros(len(buffer.shapes), dtype=head.dtype, device=head.device)
+            entry = (flat, [flat[i] for i in range(len(buffer.shapes))])
+            self._flat[key] = entry
+        flat, views = entry
+        with torch.no_grad():
+            for i, value in zip(indices, values):
+                if value is not views[i]:
+                    views[i].copy_(value)
+                    state[buffer._refs[i]()][name] = views[i]
+        return entry
 
     def _is_attached(self, buffer: FlatBuffer, name: str, indices: list[int], values: list[Any]) -> bool:
         """Whether ``values`` are already the views into the flat state buffer ``name``."""
