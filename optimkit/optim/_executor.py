@@ -205,33 +205,59 @@ class LoopOps:
     def clamp_min(self, xs: list[Tensor], bound: float) -> list[Tensor]:
         return [torch.clamp_min(x, bound) for x in xs]
 
+    # The in-place operations below run for every parameter of every step: a shared operand (a
+    # number, a 0-dim tensor) takes a loop without building a list of it.
+
     def add_(self, xs: list[Tensor], other: Operand, alpha: float | Sequence[float] = 1) -> None:
-        for x, o, a in zip(xs, _as_list(other, len(xs)), _as_list(alpha, len(xs))):
-            x.add_(o, alpha=a)
+        if type(alpha) is list or type(alpha) is tuple:
+            for x, o, a in zip(xs, _as_list(other, len(xs)), alpha):
+                x.add_(o, alpha=a)
+        elif type(other) is list or type(other) is tuple:
+            for x, o in zip(xs, other):
+                x.add_(o, alpha=alpha)
+        else:
+            for x in xs:
+                x.add_(other, alpha=alpha)
 
     def sub_(self, xs: list[Tensor], other: Operand) -> None:
         for x, o in zip(xs, _as_list(other, len(xs))):
             x.sub_(o)
 
     def mul_(self, xs: list[Tensor], other: Operand) -> None:
-        for x, o in zip(xs, _as_list(other, len(xs))):
-            x.mul_(o)
+        if type(other) is list or type(other) is tuple:
+            for x, o in zip(xs, other):
+                x.mul_(o)
+        else:
+            for x in xs:
+                x.mul_(other)
 
     def div_(self, xs: list[Tensor], other: Operand) -> None:
         for x, o in zip(xs, _as_list(other, len(xs))):
             x.div_(o)
 
     def lerp_(self, xs: list[Tensor], ends: list[Tensor], weight: float | Tensor | Sequence[float]) -> None:
-        for x, e, w in zip(xs, ends, _as_list(weight, len(xs))):
-            x.lerp_(e, w)
+        if type(weight) is list or type(weight) is tuple:
+            for x, e, w in zip(xs, ends, weight):
+                x.lerp_(e, w)
+        else:
+            for x, e in zip(xs, ends):
+                x.lerp_(e, weight)
 
     def addcmul_(self, xs: list[Tensor], t1: list[Tensor], t2: list[Tensor], value: Operand = 1) -> None:
-        for x, a, b, v in zip(xs, t1, t2, _as_list(value, len(xs))):
-            x.addcmul_(self._saved(a), self._saved(b), value=v)
+        if self.differentiable or type(value) is list or type(value) is tuple:
+            for x, a, b, v in zip(xs, t1, t2, _as_list(value, len(xs))):
+                x.addcmul_(self._saved(a), self._saved(b), value=v)
+        else:
+            for x, a, b in zip(xs, t1, t2):
+                x.addcmul_(a, b, value=value)
 
     def addcdiv_(self, xs: list[Tensor], t1: list[Tensor], t2: list[Tensor], value: Operand = 1) -> None:
-        for x, a, b, v in zip(xs, t1, t2, _as_list(value, len(xs))):
-            x.addcdiv_(self._saved(a), self._saved(b), value=v)
+        if self.differentiable or type(value) is list or type(value) is tuple:
+            for x, a, b, v in zip(xs, t1, t2, _as_list(value, len(xs))):
+                x.addcdiv_(self._saved(a), self._saved(b), value=v)
+        else:
+            for x, a, b in zip(xs, t1, t2):
+                x.addcdiv_(a, b, value=value)
 
     def maximum_(self, xs: list[Tensor], ys: list[Tensor]) -> None:
         # maximum's backward reads both inputs; rules go on to update both in place (AMSGrad's
@@ -566,6 +592,20 @@ def execute(
     # Real parameters (the usual case) have real gradients and state: no views to make, which
     # keeps the per-parameter loop free of work it does not need.
     any_complex = any(p.is_complex() for p in params)
+    if not any_complex and not compiled and not foreach:
+        # The per-tensor loop's common case, with the least Python per run (it runs per run of
+        # parameters, every step).
+        names = list(per_param)
+        lists = [per_param[name] for name in names]
+        for indices in groups:
+            if len(indices) == 1:
+                i = indices[0]
+                kwargs = {name: [values[i]] for name, values in zip(names, lists)}
+                call(ops, [params[i]], [grads[i]], **kwargs, **hyperparameters)
+            else:
+                kwargs = {name: [values[i] for i in indices] for name, values in zip(names, lists)}
+                call(ops, [params[i] for i in indices], [grads[i] for i in indices], **kwargs, **hyperparameters)
+        return
     for indices in groups:
         bucket_params = [params[i] for i in indices]
         bucket_grads = [grads[i] for i in indices]
