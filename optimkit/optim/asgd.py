@@ -10,7 +10,7 @@ from torch import Tensor
 from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
-from ._executor import ListOps, scalar_value, select, squeezed
+from ._executor import ListOps, select, squeezed
 from ._moments import descent_gradients
 from ._scalars import Scalars
 from .optimizer import Optimizer, ParamsT
@@ -60,8 +60,9 @@ def asgd_rule(
         ops.addcmul_(ax, ops.add(params, ax, alpha=-1), mu)
     else:
         # Until averaging starts (mu == 1) the average is a plain copy of the parameter.
-        copying = [i for i, m in enumerate(mu) if scalar_value(m) == 1]
-        averaging = [i for i, m in enumerate(mu) if scalar_value(m) != 1]
+        mu_now = s.counters(mu)
+        copying = [i for i, m in enumerate(mu_now) if m == 1]
+        averaging = [i for i, m in enumerate(mu_now) if m != 1]
         ops.copy_(select(ax, copying), select(params, copying))
         if averaging:
             averaged = select(ax, averaging)
@@ -70,9 +71,10 @@ def asgd_rule(
     # eta = lr / (1 + lambd * lr * t) ** alpha, from the `step` tensors themselves where
     # `tensor_eta` says so (see above), and mu = 1 / max(t - t0, 1).
     e = Scalars(ops, on_device=capturable or tensor_eta[0])
-    growth = e.add(e.mul(e.counters(step), lambd * lr), 1)
+    t = s.counters(step)
+    growth = e.add(e.mul(t if e.on_device == s.on_device else e.counters(step), lambd * lr), 1)
     _store(ops, eta, e.div(lr, e.pow(growth, alpha)))
-    _store(ops, mu, s.div(1, s.clamp_min(s.add(s.counters(step), -t0), 1)))
+    _store(ops, mu, s.div(1, s.clamp_min(s.add(t, -t0), 1)))
 
 
 def _store(ops: ListOps, counters: list[Tensor], values: list[Any]) -> None:
