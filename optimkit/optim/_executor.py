@@ -244,20 +244,20 @@ class LoopOps:
                 x.lerp_(e, weight)
 
     def addcmul_(self, xs: list[Tensor], t1: list[Tensor], t2: list[Tensor], value: Operand = 1) -> None:
-        if self.differentiable or type(value) is list or type(value) is tuple:
-            for x, a, b, v in zip(xs, t1, t2, _as_list(value, len(xs))):
-                x.addcmul_(self._saved(a), self._saved(b), value=v)
-        else:
-            for x, a, b in zip(xs, t1, t2):
-                x.addcmul_(a, b, value=value)
+        self._ternary_(Tensor.addcmul_, xs, t1, t2, value)
 
     def addcdiv_(self, xs: list[Tensor], t1: list[Tensor], t2: list[Tensor], value: Operand = 1) -> None:
+        self._ternary_(Tensor.addcdiv_, xs, t1, t2, value)
+
+    def _ternary_(self, method: Callable[..., Tensor], xs: list[Tensor], t1: list[Tensor], t2: list[Tensor],
+                  value: Operand) -> None:
+        """``x.method(a, b, value=v)`` per tensor: addcmul_ and addcdiv_."""
         if self.differentiable or type(value) is list or type(value) is tuple:
             for x, a, b, v in zip(xs, t1, t2, _as_list(value, len(xs))):
-                x.addcdiv_(self._saved(a), self._saved(b), value=v)
+                method(x, self._saved(a), self._saved(b), value=v)
         else:
             for x, a, b in zip(xs, t1, t2):
-                x.addcdiv_(a, b, value=value)
+                method(x, a, b, value=value)
 
     def maximum_(self, xs: list[Tensor], ys: list[Tensor]) -> None:
         # maximum's backward reads both inputs; rules go on to update both in place (AMSGrad's

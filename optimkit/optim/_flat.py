@@ -385,22 +385,9 @@ class FlatStates:
         """A flat buffer holding the 0-dim ``values`` (one per parameter of ``buffer``, ``step``),
         ``state`` pointing at its 0-dim views: the run's scalars advance in one place and are
         copied to the others with one operation, instead of one per parameter."""
-        key = (id(buffer), "scalar:" + name)
-        entry = self._flat.get(key)
-        head = values[0]
-        if entry is not None and all(map(operator.is_, values, [entry[1][i] for i in indices])):
-            return entry
-        if entry is None or entry[0].dtype != head.dtype or entry[0].device != head.device:
-            flat = torch.zeros(len(buffer.shapes), dtype=head.dtype, device=head.device)
-            entry = (flat, [flat[i] for i in range(len(buffer.shapes))])
-            self._flat[key] = entry
-        flat, views = entry
-        with torch.no_grad():
-            for i, value in zip(indices, values):
-                if value is not views[i]:
-                    views[i].copy_(value)
-                    state[buffer._refs[i]()][name] = views[i]
-        return entry
+        count = len(buffer.shapes)
+        return self._attach(buffer, "scalar:" + name, name, indices, values, state, count,
+                            lambda flat: [flat[i] for i in range(count)])
 
     def _is_attached(self, buffer: FlatBuffer, name: str, indices: list[int], values: list[Any]) -> bool:
         """Whether ``values`` are already the views into the flat state buffer ``name``."""
@@ -422,22 +409,29 @@ class FlatStates:
                   state: Any) -> Tensor:
         """The flat state buffer ``name`` of ``buffer``, holding ``values`` (the state tensors of the
         parameters at ``indices``, which :meth:`_fits`) and with ``state`` pointing at its views."""
-        key = (id(buffer), name)
-        if self._is_attached(buffer, name, indices, values):
-            return self._flat[key][0]
+        return self._attach(buffer, name, name, indices, values, state, buffer.numel, buffer.views)[0]
+
+    def _attach(self, buffer: FlatBuffer, key_name: str, name: str, indices: list[int], values: list[Tensor],
+                state: Any, numel: int, views_of: Callable[[Tensor], list[Tensor]]) -> tuple[Tensor, list[Tensor]]:
+        """The flat buffer stored under ``key_name`` (``numel`` elements, split by ``views_of``),
+        made or remade when missing or of another dtype or device, with ``values`` copied into the
+        views that do not hold them yet and ``state[p][name]`` pointing at the views."""
+        key = (id(buffer), key_name)
         entry = self._flat.get(key)
+        if entry is not None and all(map(operator.is_, values, [entry[1][i] for i in indices])):
+            return entry
         head = values[0]
         if entry is None or entry[0].dtype != head.dtype or entry[0].device != head.device:
-            flat = torch.zeros(buffer.numel, dtype=head.dtype, device=head.device)
-            entry = (flat, buffer.views(flat))
+            flat = torch.zeros(numel, dtype=head.dtype, device=head.device)
+            entry = (flat, views_of(flat))
             self._flat[key] = entry
-        flat, views = entry
+        views = entry[1]
         with torch.no_grad():
             for i, value in zip(indices, values):
                 if value is not views[i]:
                     views[i].copy_(value)
                     state[buffer._refs[i]()][name] = views[i]
-        return flat
+        return entry
 
 
 # Kernels process a tensor in vector blocks from its first element, and the last partial block
