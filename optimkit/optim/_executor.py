@@ -592,31 +592,18 @@ def execute(
     # Real parameters (the usual case) have real gradients and state: no views to make, which
     # keeps the per-parameter loop free of work it does not need.
     any_complex = any(p.is_complex() for p in params)
-    if not any_complex and not compiled and not foreach:
-        # The per-tensor loop's common case, with the least Python per run (it runs per run of
-        # parameters, every step).
-        names = list(per_param)
-        lists = [per_param[name] for name in names]
-        for indices in groups:
-            if len(indices) == 1:
-                i = indices[0]
-                kwargs = {name: [values[i]] for name, values in zip(names, lists)}
-                call(ops, [params[i]], [grads[i]], **kwargs, **hyperparameters)
-            else:
-                kwargs = {name: [values[i] for i in indices] for name, values in zip(names, lists)}
-                call(ops, [params[i] for i in indices], [grads[i] for i in indices], **kwargs, **hyperparameters)
-        return
+    names = list(per_param)
+    lists = [per_param[name] for name in names]
     for indices in groups:
         bucket_params = [params[i] for i in indices]
         bucket_grads = [grads[i] for i in indices]
-        bucket_lists = {name: [values[i] for i in indices] for name, values in per_param.items()}
+        bucket_lists = {name: [values[i] for i in indices] for name, values in zip(names, lists)}
         if any_complex:
             keep = _sparse_positions(bucket_grads, *bucket_lists.values())
             bucket_params = _real_views(bucket_params, keep)
             bucket_grads = _real_views(bucket_grads, keep)
             bucket_lists = {name: _real_views(values, keep) for name, values in bucket_lists.items()}
         call(ops, bucket_params, bucket_grads, **bucket_lists, **hyperparameters)
-
 
 @functools.cache
 def _compiled_rule(rule: Callable[..., None]) -> Callable[..., None]:

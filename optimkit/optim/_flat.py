@@ -241,14 +241,12 @@ class FlatRun:
     """Consecutive parameters of one buffer that step as one tensor.
 
     Attributes:
-        positions: their positions in the list of parameters the step was given.
         param: the flat span of the buffer's data they cover.
         grad: the same span of its gradient buffer.
         lists: the rule's per-parameter lists for the run: flat spans of the state buffers, and
             one shared value for per-parameter scalars (``step``), which :meth:`finish` copies back.
     """
 
-    positions: list[int]
     param: Tensor
     grad: Tensor
     lists: dict[str, list[Any]]
@@ -377,7 +375,7 @@ class FlatStates:
                 copy_back.append((views[first], flat[first + 1:last + 1]))
             else:
                 lists[name] = [shared[name]]
-        return FlatRun(positions, buffer.span(buffer.data, first, last), buffer.span(buffer.grad, first, last),
+        return FlatRun(buffer.span(buffer.data, first, last), buffer.span(buffer.grad, first, last),
                        lists, copy_back)
 
     def _attached_scalars(self, buffer: FlatBuffer, name: str, indices: list[int], values: list[Tensor],
@@ -465,5 +463,3 @@ def _all_equal_scalars(values: list[Tensor]) -> bool:
     stacked = torch.stack(values)
     return bool(torch.equal(stacked, head.expand_as(stacked)))
 
-
-FlatStep = Callable[[list[Tensor], list[Tensor], dict[str, list[Any]]], None]
