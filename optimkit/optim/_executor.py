@@ -520,27 +520,36 @@ _LOOP_RUN_ELEMENTS = 1 << 16
 
 
 def _cache_sized_runs(params: Sequence[Tensor], limit: int = _LOOP_RUN_ELEMENTS) -> list[list[int]]:
-    """Consecutive parameters in runs of at most ``limit`` elements (a larger tensor on its own).
+    """Parameters in runs of at most ``limit`` elements: each larger tensor on its own, the smaller
+    ones packed together in the order they come, wherever they lie in the list.
 
     The per-tensor executor calls the rule once per run. One call per parameter cost about twice
     torch's for-loop time on many small tensors (Python overhead: 400 x 64 elements, SGD 5.0 vs
     2.4 ms); one call for the whole group made every operation stream through all parameters
     before the next, losing the cache between the operations on one tensor (Adadelta on 148
-    tensors of 25M elements: 2x slower). Runs keep both costs small.
+    tensors of 25M elements: 2x slower). Runs keep both costs small. The small tensors need not be
+    neighbours: a rule treats each parameter on its own, so only the number of calls changes (a
+    transformer's biases and norm weights lie between its matrices: 51 calls instead of 99).
 
     Example:
         >>> import torch
-        >>> _cache_sized_runs([torch.empty(10), torch.empty(10), torch.empty(100)], limit=25)
-        [[0, 1], [2]]
+        >>> sizes = [10, 100, 10, 10, 30]
+        >>> _cache_sized_runs([torch.empty(n) for n in sizes], limit=25)
+        [[0, 2], [1], [3], [4]]
     """
     runs: list[list[int]] = []
-    size = limit
+    small: list[int] | None = None
+    size = 0
     for index, p in enumerate(params):
         numel = p.numel()
-        if size + numel > limit:
-            runs.append([])
+        if numel >= limit:
+            runs.append([index])
+            continue
+        if small is None or size + numel > limit:
+            small = []
+            runs.append(small)
             size = 0
-        runs[-1].append(index)
+        small.append(index)
         size += numel
     return runs
 
