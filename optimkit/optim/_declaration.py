@@ -95,9 +95,20 @@ class RuleSignature:
     options: tuple[tuple[str, bool], ...]
 
 
-@functools.cache
 def rule_signature(rule: Callable[..., None]) -> RuleSignature:
-    """The per-parameter lists and group options ``rule`` takes (computed once per rule)."""
+    """The per-parameter lists and group options ``rule`` takes (computed once per rule).
+
+    Kept as an attribute of the rule function, not in a ``functools`` cache: a compiled step
+    reads it as a constant, where dynamo warns at every cached call it traces.
+    """
+    cached = getattr(rule, "_optimkit_signature", None)
+    if cached is None:
+        cached = _read_rule_signature(rule)
+        rule._optimkit_signature = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _read_rule_signature(rule: Callable[..., None]) -> RuleSignature:
     parameters = list(inspect.signature(rule).parameters.values())[_RULE_HEAD:]
     lists = tuple(
         (p.name, p.default is not p.empty) for p in parameters
@@ -196,6 +207,8 @@ def register(
         init = cls.__init__  # type: ignore[misc]
         cls._group_option_defaults = old_checkpoint_fills(cls, init)  # type: ignore[attr-defined]
         cls._supports_foreach = "foreach" in constructor_options(init)  # type: ignore[attr-defined]
+        if getattr(cls, "_rule", None) is not None:
+            rule_signature(cls._rule)  # type: ignore[attr-defined]  # read now, never while compiling
         return register_optimizer(
             name, description=description, torch_name=torch_name, aliases=aliases, **capabilities(cls)
         )(cls)

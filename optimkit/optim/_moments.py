@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from ._executor import ListOps
@@ -49,13 +50,15 @@ def descent_gradients(
     """
     if maximize:
         grads = ops.neg(grads)
-    # A Tensor weight decay that autograd tracks acts even at 0: its gradient is wanted there too.
-    tracked = isinstance(weight_decay, Tensor) and weight_decay.requires_grad
-    if not (tracked or weight_decay != 0):
+    # A Tensor weight decay acts even at 0 where its value must not be read: autograd tracks it
+    # (its gradient is wanted there too), or a compiled step would branch on it (a graph break;
+    # a scheduler moving the weight decay fills such a tensor in place).
+    symbolic = isinstance(weight_decay, Tensor) and (weight_decay.requires_grad or torch.compiler.is_compiling())
+    if not (symbolic or weight_decay != 0):
         return grads
     if decoupled:
         ops.mul_(params, 1 - lr * weight_decay)
-    elif tracked:
+    elif symbolic:
         # `alpha` must be a Python number: multiply instead, so the gradient reaches weight_decay.
         grads = ops.add(grads, ops.mul(params, weight_decay))
     else:

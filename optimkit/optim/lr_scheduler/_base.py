@@ -34,6 +34,7 @@ from ..._scheduler_plumbing import (  # noqa: F401  (re-exported to the sibling 
     _group_values,
     _per_group,
     _read_hyper,
+    _run_eagerly_under_compile,
     _set_group_value,
     _set_momentum,
     _TorchOptimizer,
@@ -176,6 +177,8 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__:  # every step() runs eagerly, also inside a compiled function
+            cls.step = _run_eagerly_under_compile(cls.step)  # type: ignore[method-assign]
         if "_step_fast" not in cls.__dict__ and any(name in cls.__dict__ for name in cls._fast_path_replaces):
             cls._step_fast = None
 
@@ -402,6 +405,9 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
                     last.append(lr.clone())
             values = last
         self._last_lr: list[Number] = values
+
+
+LRScheduler.step = _run_eagerly_under_compile(LRScheduler.step)  # type: ignore[method-assign]
 
 
 class _LRScheduler(LRScheduler):

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, SupportsFloat
 
+import torch
+
 from ...registry import register_scheduler
 from ._base import (
     EPOCH_DEPRECATION_WARNING,
@@ -48,9 +50,10 @@ class _PlateauDetector:
     @staticmethod
     def check_modes(mode: str, threshold_mode: str) -> None:
         """torch's checks and messages for the two mode arguments."""
-        if mode not in ("min", "max"):
+        # Sets, as torch's: an unhashable mode fails with torch's TypeError.
+        if mode not in {"min", "max"}:
             raise ValueError("mode " + mode + " is unknown!")
-        if threshold_mode not in ("rel", "abs"):
+        if threshold_mode not in {"rel", "abs"}:
             raise ValueError("threshold mode " + threshold_mode + " is unknown!")
 
     @property
@@ -115,7 +118,9 @@ _PLATEAU_DETECTOR_KEYS = ("mode", "threshold", "threshold_mode", "best", "cooldo
 
 
 @register_scheduler("reducelronplateau", description="reduce the lr when a metric stops improving", torch_name="ReduceLROnPlateau")
-class ReduceLROnPlateau(LRScheduler):
+# Also a subclass of torch's class: trainers pick the plateau scheduler by `isinstance` to step it
+# with a metric (Lightning, the Hugging Face Trainer), and called step() without one otherwise.
+class ReduceLROnPlateau(LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
     r"""Reduce the learning rate when a monitored metric has stopped improving.
 
     After more than ``patience`` steps without improvement the learning rate of each group becomes
