@@ -218,9 +218,25 @@ def _call_order_problem(optimizer: _TorchOptimizer) -> str | None:
     """
     if not hasattr(optimizer.step, "_wrapped_by_lr_sched"):
         return _OVERRIDDEN_STEP_WARNING
-    if getattr(optimizer, "_opt_called", False):
+    if getattr(optimizer, "_opt_called", False) or _skipped_for_nonfinite_gradients(optimizer):
         return None
     return _ORDER_WARNING
+
+
+def _skipped_for_nonfinite_gradients(optimizer: _TorchOptimizer) -> bool:
+    """Whether a gradient holds an inf or a NaN: then ``optimizer.step()`` was skipped on purpose
+    (by ``torch.amp.GradScaler``, which skips overflowing steps, often the very first ones, or a
+    non-finite guard), not forgotten, and the order warning would be false (torch warns there).
+    Read only on a first scheduler step that finds the optimizer unstepped."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            grad = p.grad
+            if grad is None:
+                continue
+            values = grad.coalesce().values() if grad.is_sparse else grad
+            if not bool(torch.isfinite(values).all()):
+                return True
+    return False
 
 
 class _Flag:

@@ -133,6 +133,14 @@ class RMSprop(Optimizer):
         lists = super()._per_param_lists(group, params)
         if group["capturable"]:
             v.check_capturable_devices(params, lists["step"])
+        if group["momentum"] > 0 and None in lists.get("momentum_buffer", [None]):
+            # Momentum turned on after the state was made (OneCycleLR cycling a group built with
+            # momentum=0, or a state made by preinitialize()): a zero buffer, as a fresh state has.
+            # (torch's step fails there with KeyError: 'momentum_buffer'.)
+            lists["momentum_buffer"] = [
+                self.state[p].setdefault("momentum_buffer", torch.zeros_like(p, memory_format=torch.preserve_format))
+                for p in params
+            ]
         return lists
 
 

@@ -152,3 +152,25 @@ def test_old_checkpoint_with_number_step() -> None:
     assert all(torch.is_tensor(s["step"]) for s in run.ours.state.values())
     run.drive(4, stream_grads(5, skip=every_third_step()))
     run.assert_close()
+
+
+def test_momentum_switched_on_after_the_state_exists() -> None:
+    """A scheduler cycling momentum on a group built with momentum=0 (OneCycleLR), or state made
+    up front (preinitialize, the Cerebras facades): the buffer starts at zero, as it would have in
+    a state made with momentum, and the step is the for-loop's (torch raises KeyError instead)."""
+    import optimkit.optim as ok
+
+    torch.manual_seed(0)
+    late = torch.nn.Parameter(torch.randn(5))
+    fresh = torch.nn.Parameter(late.detach().clone())
+    switched = ok.RMSprop([late], lr=0.01, momentum=0.0)
+    switched.preinitialize()
+    switched.param_groups[0]["momentum"] = 0.9
+    reference = ok.RMSprop([fresh], lr=0.01, momentum=0.9)
+    for _ in range(3):
+        grad = torch.randn(5)
+        late.grad, fresh.grad = grad.clone(), grad.clone()
+        switched.step()
+        reference.step()
+    assert torch.equal(late, fresh)
+    assert torch.equal(switched.state[late]["momentum_buffer"], reference.state[fresh]["momentum_buffer"])
