@@ -363,7 +363,7 @@ _FOREACH_KERNELS: dict[str, tuple[str, ...]] = {
     "mul": ("other",), "div": ("other",), "pow": ("exponent",), "clamp_min": ("bound",),
     "sub_": ("other",), "mul_": ("other",), "div_": ("other",), "lerp_": ("ends", "weight"),
     "addcmul_": ("t1", "t2", "value"), "addcdiv_": ("t1", "t2", "value"),
-    "maximum_": ("ys",), "copy_": ("ys",), "sqrt_": (), "sign_": (),
+    "maximum_": ("ys",), "sqrt_": (), "sign_": (),
 }
 
 
@@ -420,6 +420,15 @@ class ForeachOps(LoopOps):
 
     def pow_base(self, base: float | Tensor, exponents: list[Tensor]) -> list[Tensor]:
         return list(torch._foreach_pow(base, exponents)) if exponents else []
+
+    def copy_(self, xs: list[Tensor], ys: list[Tensor]) -> None:
+        if all(type(x) in _FOREACH_TYPES for x in xs):
+            if xs:
+                torch._foreach_copy_(xs, ys)
+            return
+        # DTensor (FSDP2's sharded parameters) has no sharding rule for _foreach_copy_ in torch
+        # 2.13, where it has one for the other foreach kernels used here: copy one by one.
+        LoopOps.copy_(self, xs, ys)
 
     def clamp_(self, xs: list[Tensor], min: float | None = None, max: float | None = None) -> None:  # noqa: A002
         # clamp(x, lo, hi) is min(max(x, lo), hi): the same two steps, NaN propagating alike.

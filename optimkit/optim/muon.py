@@ -56,7 +56,8 @@ def newton_schulz(matrix: Tensor, coefficients: tuple[float, float, float], step
     x = matrix.to(torch.bfloat16)
     if tall:
         x = x.T
-    x.div_(torch.linalg.vector_norm(x).clamp_min_(eps))
+    # clamp_min out of place: a DTensor norm is a pending partial sum (FSDP2), not updatable in place.
+    x.div_(torch.linalg.vector_norm(x).clamp_min(eps))
     for _ in range(steps):
         gram = torch.matmul(x, x.T)
         polynomial = torch.addmm(gram, gram, gram, beta=b, alpha=c)

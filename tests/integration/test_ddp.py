@@ -7,8 +7,6 @@ the whole batches with a mean loss. float64 throughout, so the comparison can be
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,23 +14,16 @@ from typing import Any
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
 import optimkit.optim as ok
 from optimkit.optim import lr_scheduler as sched
+from tests.integration._distributed import WORLD, halves, spawn
 
-WORLD = 2
 STEPS = 12
 BATCH = 16
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _model() -> nn.Module:
@@ -72,34 +63,24 @@ def _train(model: nn.Module, case: str, rank: int | None) -> None:
     for step in range(STEPS):
         x, y = _batch(step)
         if rank is not None:
-            half = BATCH // WORLD
-            x, y = x[rank * half:(rank + 1) * half], y[rank * half:(rank + 1) * half]
+            x, y = halves(x, rank), halves(y, rank)
         optimizer.zero_grad()
         (model(x) - y).pow(2).mean().backward()
         optimizer.step()
         scheduler.step()
 
 
-def _worker(rank: int, port: int, case: str, out: str) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
-    try:
-        model = nn.parallel.DistributedDataParallel(_model())
-        _train(model, case, rank)
-        if rank == 0:
-            torch.save([p.detach().clone() for p in model.module.parameters()], out)
-        dist.barrier()  # neither process tears the group down while the other still uses it
-    finally:
-        dist.destroy_process_group()
-    # The result is on disk: leave without running interpreter teardown, where gloo's threads
-    # have aborted a process now and then ("terminate called without an active exception").
-    os._exit(0)
+def _worker(rank: int, case: str, out: str) -> None:
+    model = nn.parallel.DistributedDataParallel(_model())
+    _train(model, case, rank)
+    if rank == 0:
+        torch.save([p.detach().clone() for p in model.module.parameters()], out)
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_ddp_two_processes_equal_one_process_on_the_whole_batches(case: str, tmp_path: Path) -> None:
     out = tmp_path / "params.pt"
-    mp.spawn(_worker, args=(_free_port(), case, str(out)), nprocs=WORLD, join=True)
+    spawn(_worker, case, str(out))
     distributed = torch.load(out, weights_only=True)
 
     reference = _model()
