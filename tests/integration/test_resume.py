@@ -50,8 +50,7 @@ The tests can fail: :func:`test_comparison_detects_a_bad_resume` checks that a d
 state, a dropped optimizer state and an off-by-one resume step are each caught,
 :func:`test_every_dropped_scheduler_state_is_detected` a dropped state of each scheduler, and
 :func:`test_bitwise_comparison` that one ulp, -0.0, a dtype or a container type is.
-:func:`test_readme_snippet` runs :data:`README_SNIPPET`, the README's "Checkpoints: save and
-resume exactly" example.
+The README's "Checkpoints: save and resume exactly" example runs in tests/test_readme.py.
 """
 
 from __future__ import annotations
@@ -329,33 +328,3 @@ def test_cross_library_resume(spec: OptimizerSpec, sched: str, direction: str, k
     resumed.load(tmp_path / "ckpt.pt")
     resumed.train(k, STEPS)
     assert_same_run(resumed, full, k, extensions=OPTIMKIT_EXTENSIONS.get(sched, {}))
-
-
-# ------------------------------------------------------------------------------- README
-README_SNIPPET = '''
-import torch, optimkit.optim as optim
-from optimkit.optim.lr_scheduler import OneCycleLR
-def make(seed):  # model, optimizer, scheduler: built the same way before loading
-    torch.manual_seed(seed); model = torch.nn.Linear(4, 1)
-    opt = optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
-    return model, opt, OneCycleLR(opt, max_lr=1e-2, total_steps=10)
-def train(model, opt, sched, steps):
-    for t in steps:
-        x = torch.randn(8, 4, generator=torch.Generator().manual_seed(t))
-        opt.zero_grad(); model(x).square().mean().backward(); opt.step(); sched.step()
-model, opt, sched = make(0); train(model, opt, sched, range(4))
-torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, "ckpt.pt")
-ckpt = torch.load("ckpt.pt", weights_only=True); m2, o2, s2 = make(1)
-m2.load_state_dict(ckpt["model"]); o2.load_state_dict(ckpt["optimizer"]); s2.load_state_dict(ckpt["scheduler"])
-train(model, opt, sched, range(4, 10)); train(m2, o2, s2, range(4, 10)); assert torch.equal(model.weight, m2.weight)
-'''
-
-
-def test_readme_snippet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The README's "Checkpoints: save and resume exactly" snippet runs and resumes exactly."""
-    assert len(README_SNIPPET.strip().splitlines()) <= 15
-    monkeypatch.chdir(tmp_path)
-    namespace: dict[str, Any] = {}
-    exec(compile(README_SNIPPET, "README snippet", "exec"), namespace)
-    assert torch.equal(namespace["model"].bias, namespace["m2"].bias)
-    assert namespace["o2"].state_dict()["state"][0]["step"] == namespace["opt"].state_dict()["state"][0]["step"]
