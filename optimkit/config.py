@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,19 @@ from typing import Any
 import torch
 import yaml
 
-from ._binder import ConfigError, KeyPath, Wording, bind, check_keys, coerce, construct, render_path, unknown_name
+from ._binder import (
+    ArgumentError,
+    ConfigError,
+    KeyPath,
+    Wording,
+    bind,
+    check_keys,
+    coerce,
+    construct,
+    render_path,
+    unknown_name,
+)
+from .optim._validation import argument_problems, capturable_devices
 from .registry import OPTIMIZERS, SCHEDULERS, UnknownNameError
 
 __all__ = [
@@ -247,11 +260,111 @@ def _resolve(kind: str, name: str, path: KeyPath) -> type:
         raise unknown_name(exc, path + ("name",), prefix=f"{render_path(path)}: ") from None
 
 
+def _check_arguments(cls: type, arguments: Mapping[str, Any], path: KeyPath) -> None:
+    """A ConfigError at the first argument whose value is not of the type its annotation names
+    (a bool is no number, ``betas`` needs two entries) or is a number that is not finite: a
+    config says what it means, also where torch's constructor would accept the value and fail
+    at the first step (``weight_decay: true``)."""
+    problems = argument_problems(cls, arguments, finite=True)
+    if problems:
+        problem = problems[0]
+        error = ArgumentError if problem.error is TypeError else ConfigError
+        raise error(f"{render_path(path)}: {cls.__name__}: {problem.message}", path=path + (problem.name,))
+
+
+# Arguments that torch's classes accept at any value but use as a divisor or a length (a zero is
+# a ZeroDivisionError or an IndexError at the first step, or at construction): a config must give
+# them a positive value.
+_POSITIVE: dict[str, tuple[str, ...]] = {
+    "StepLR": ("step_size",),
+    "CosineAnnealingLR": ("T_max",),
+    "CyclicLR": ("step_size_up",),
+    "OneCycleLR": ("div_factor", "final_div_factor"),
+    "LBFGS": ("history_size",),
+}
+
+
+# Arguments torch's classes take as any string and refuse at the first step unless it is one of these.
+_CHOICES: dict[str, dict[str, tuple[Any, ...]]] = {
+    "LBFGS": {"line_search_fn": (None, "strong_wolfe")},
+}
+
+
+def _check_values(cls: type, arguments: Mapping[str, Any], path: KeyPath) -> None:
+    """The values of _CHOICES and _POSITIVE that torch's classes only refuse at the first step."""
+    if not cls.__module__.startswith("optimkit.optim"):
+        return
+    for key, choices in _CHOICES.get(cls.__name__, {}).items():
+        if key in arguments and arguments[key] not in choices:
+            raise ConfigError(f"{render_path(path)}: {cls.__name__}: {key} must be one of "
+                              f"{', '.join(map(repr, choices))}, got {arguments[key]!r}", path=path + (key,))
+    for key in _POSITIVE.get(cls.__name__, ()):
+        value = arguments.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+            raise ConfigError(f"{render_path(path)}: {cls.__name__}: {key} must be > 0 (it is a divisor or a length), "
+                              f"got {value!r}", path=path + (key,))
+
+
+def _parameters_of(params: Any) -> list[torch.Tensor]:
+    """The tensors of ``params`` (tensors, groups or named pairs) when it is a list or tuple
+    (another iterable, a generator, is not consumed here: nothing is checked)."""
+    if not isinstance(params, (list, tuple)):
+        return []
+    tensors: list[torch.Tensor] = []
+    for item in params:
+        if isinstance(item, Mapping):
+            group = item.get("params", [])
+            if isinstance(group, torch.Tensor):
+                tensors.append(group)
+            elif isinstance(group, (list, tuple)):
+                tensors += [t[1] if isinstance(t, tuple) else t for t in group]
+        elif isinstance(item, tuple) and len(item) == 2:
+            tensors.append(item[1])
+        else:
+            tensors.append(item)
+    return [t for t in tensors if isinstance(t, torch.Tensor)]
+
+
+def _check_flags(cls: type, arguments: Mapping[str, Any], tensors: list[torch.Tensor], path: KeyPath) -> None:
+    """What a constructor accepts but the first step of a model's parameters would refuse with a
+    RuntimeError or an AssertionError (torch's behaviour too): said here, at the key."""
+    def fail(key: str, message: str) -> None:
+        where = f"{render_path(path)}: " if path else ""
+        raise ConfigError(f"{where}{cls.__name__}: {message}", path=path + (key,))
+
+    if arguments.get("differentiable") is True and arguments.get("foreach") is True:
+        fail("foreach", "foreach=True cannot be combined with differentiable=True (torch's foreach kernels do "
+                        "not support autograd)")
+    if arguments.get("differentiable") is True and any(t.is_leaf and t.requires_grad for t in tensors):
+        fail("differentiable", "differentiable=True updates the parameters in place with autograd recording, which "
+                               "torch refuses for leaf tensors that require grad (a model's parameters)")
+    if arguments.get("capturable") is True:
+        devices = capturable_devices()
+        if any(t.device.type not in devices for t in tensors):
+            found = sorted({t.device.type for t in tensors if t.device.type not in devices})
+            fail("capturable", f"capturable=True needs the parameters on one of {devices}, found {found}")
+    dtypes = [t.dtype for t in tensors if t.is_floating_point()]
+    if dtypes:
+        limit = min(torch.finfo(dtype).max for dtype in dtypes)
+        taken = set(inspect.signature(cls.__init__).parameters) | {"learning_rate"}
+        for key, value in arguments.items():
+            if key not in taken:
+                continue  # not an argument: the binder names it
+            numbers = value if isinstance(value, (tuple, list)) else (value,)
+            for number in numbers:
+                if isinstance(number, (int, float)) and not isinstance(number, bool) and abs(number) > limit:
+                    fail(key, f"{key}={value!r} is beyond the range of the parameters' dtype "
+                              f"({min(dtypes, key=lambda d: torch.finfo(d).max)}, largest {limit:.4g})")
+
+
 def _torch_optimizer(section: Mapping[str, Any], params: Any) -> torch.optim.Optimizer:
     path: KeyPath = ("optimizer",)
     name, rest = _lookup_name(path, section)
     cls = _resolve("optimizer", name, path)
     arguments = bind(cls, rest, skip=("params",), consumed=("name",), path=path, wording=_TORCH_WORDING)
+    _check_arguments(cls, arguments, path)
+    _check_values(cls, arguments, path)
+    _check_flags(cls, arguments, _parameters_of(params), path)
     return cls(params, **arguments)
 
 
@@ -263,10 +376,13 @@ def _torch_scheduler(optimizer: torch.optim.Optimizer, spec: Any, path: KeyPath 
     parameters = list(inspect.signature(cls.__init__).parameters)
     if "schedulers" not in parameters:
         arguments = bind(cls, rest, skip=("optimizer",), consumed=("name",), path=path, wording=_TORCH_WORDING)
+        _check_arguments(cls, arguments, path)
+        _check_values(cls, arguments, path)
         return construct(cls, optimizer, path=path, **arguments)
     children_spec = rest.pop("schedulers", None)
     arguments = bind(cls, rest, skip=("optimizer", "schedulers"), consumed=("name", "schedulers"), path=path,
                      wording=_TORCH_WORDING)
+    _check_arguments(cls, arguments, path)
     if not isinstance(children_spec, Sequence) or isinstance(children_spec, str) or not children_spec:
         raise ConfigError(f"{render_path(path)}: {cls.__name__} needs a non-empty 'schedulers' list of scheduler dicts",
                           path=path + ("schedulers",) if children_spec is not None else path)
@@ -337,8 +453,11 @@ def _cerebras(section: Mapping[str, Any], params: Any) -> tuple[torch.optim.Opti
         optimizer_class(optimizer_type)  # an unknown name is an error at its own key
     except UnknownNameError as exc:
         raise unknown_name(exc, ("optimizer", "optimizer_type")) from None
+    except ConfigError as exc:  # not a string
+        raise exc.within("optimizer")._evolve(message=f"optimizer.{exc.message}") from None
     try:
         # The Cerebras factories report key paths inside the section; put them under it.
+        _check_flags(optimizer_class(optimizer_type), kwargs, _parameters_of(params), ())
         optimizer = configure_optimizer(optimizer_type, params, **kwargs)
         lr = configure_lr_scheduler(optimizer, kwargs.get("learning_rate"), adjust)
         wd = configure_weight_decay_scheduler(optimizer, kwargs.get("weight_decay"))
@@ -361,7 +480,7 @@ def build_optimizer(
     """
     section = config.get("optimizer")
     if section is None:
-        raise ConfigError("missing the 'optimizer' section")
+        raise ConfigError("missing the 'optimizer' section", path=("optimizer",))
     if not isinstance(section, Mapping):
         raise ConfigError(f"optimizer must be a mapping, got {section!r}", path=("optimizer",))
     if _is_cerebras(section):
@@ -409,12 +528,16 @@ def load(
     """
     data, src = _read(source)
     _check_top_level(data, src)
+    # A list of its own: the parameters are looked at before the optimizer takes them.
+    params = params if isinstance(params, (list, tuple)) else list(params)
     try:
         optimizer, own = build_optimizer(data, params)
     except ConfigError as exc:
-        raise src.locate(exc) from None
-    except (ValueError, TypeError) as exc:  # the optimizer's own checks: the section is all we know
-        raise src.locate(ConfigError(_message(exc), path=("optimizer",))) from None
+        raise src.locate(_pinpoint(exc, data)) from None
+    except (ValueError, TypeError, KeyError, RuntimeError) as exc:
+        # The constructor's own checks (torch raises RuntimeError for fused with foreach or
+        # differentiable): at the key the message names, else at the section.
+        raise src.locate(_pinpoint(ConfigError(_message(exc), path=("optimizer",)), data)) from exc
     if data.get("scheduler") is not None and own is not None:
         raise src.locate(ConfigError(
             "scheduler: the optimizer section already schedules the learning rate (learning_rate / "
@@ -424,14 +547,58 @@ def load(
     try:
         scheduler = build_scheduler(data, optimizer)
     except ConfigError as exc:
-        raise src.locate(exc) from None
-    except (ValueError, TypeError) as exc:
-        raise src.locate(ConfigError(_message(exc), path=("scheduler",))) from None
+        raise src.locate(_pinpoint(exc, data)) from None
+    except (ValueError, TypeError, KeyError) as exc:  # KeyError: torch's, resuming without initial_lr
+        raise src.locate(_pinpoint(ConfigError(_message(exc), path=("scheduler",)), data)) from exc
     return optimizer, scheduler if scheduler is not None else own
 
 
 def _message(exc: BaseException) -> str:
     return str(exc.args[0]) if exc.args else str(exc)
+
+
+# How constructors' messages spell some arguments (torch's "Invalid learning rate: -1.0").
+_SPOKEN: dict[str, tuple[str, ...]] = {
+    "lr": ("learning rate",),
+    "learning_rate": ("learning rate",),
+    "eps": ("epsilon",),
+    "betas": ("beta",),
+    "etas": ("eta",),
+    "step_sizes": ("step size",),
+    "d": ("clipping threshold d",),
+}
+_NOT_ARGUMENTS = ("name", "optimizer_type", "scheduler", "schedulers", "steps", "main_scheduler")
+
+
+def _mention(message: str, key: str) -> int | None:
+    """Where ``message`` first names ``key`` (as a word, or as messages spell it), or None."""
+    spots = [m.start() for word in (key, *_SPOKEN.get(key, ()))
+             for m in [re.search(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", message, re.IGNORECASE)]
+             if m is not None]
+    return min(spots) if spots else None
+
+
+def _pinpoint(error: ConfigError, data: Any) -> ConfigError:
+    """``error`` moved from a section to the key of it that its message names first, with the
+    key path in front of the message when the message names no key of the section at all."""
+    node = data
+    for part in error.path:
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return error
+    if not isinstance(node, Mapping):
+        return error
+    keys = [k for k in node if isinstance(k, str) and k not in _NOT_ARGUMENTS]
+    named = sorted((spot, key) for key in keys for spot in [_mention(error.message, key)] if spot is not None)
+    if named:
+        return error._evolve(path=error.path + (named[0][1],))
+    if error.path and not error.message.startswith(render_path(error.path)):
+        given = ", ".join(f"{k}={node[k]!r}" for k in keys)
+        return error._evolve(message=f"{render_path(error.path)} ({given}): {error.message}")
+    return error
 
 
 def load_scheduler_only(source: str | os.PathLike[str] | Mapping[str, Any]) -> tuple[torch.optim.Optimizer, Any]:

@@ -19,6 +19,7 @@ from .lamb import Lamb
 from .lbfgs import LBFGS
 from .lion import Lion
 from .muon import Muon
+from ._nonfinite import NonFiniteGuard, nonfinite_grads, skip_nonfinite
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .radam import RAdam
@@ -30,4 +31,4 @@ from .sparse_adam import SparseAdam
 from . import lr_scheduler
 from . import swa_utils
 
-__all__ = ["ASGD", "AdaBelief", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "Lamb", "Lion", "Muon", "NAdam", "Optimizer", "RAdam", "RMSprop", "Rprop", "SGD", "SparseAdam", "lr_scheduler", "swa_utils"]
+__all__ = ["ASGD", "AdaBelief", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "Lamb", "Lion", "Muon", "NAdam", "NonFiniteGuard", "Optimizer", "RAdam", "RMSprop", "Rprop", "SGD", "SparseAdam", "lr_scheduler", "nonfinite_grads", "skip_nonfinite", "swa_utils"]

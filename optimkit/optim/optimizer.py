@@ -16,6 +16,8 @@ torch's. What it adds, for every algorithm:
 
 from __future__ import annotations
 
+import inspect
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeAlias
@@ -140,6 +142,60 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _valid_count(value: Any) -> bool:
+    """A step count: finite and not negative (a number or a one-element real tensor)."""
+    try:
+        number = float(value.detach().reshape(()).item()) if isinstance(value, Tensor) else float(value)
+    except (TypeError, ValueError, RuntimeError):  # a complex count
+        return False
+    return math.isfinite(number) and number >= 0
+
+
+def _has_len(value: Any) -> bool:
+    try:
+        len(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _option_kind(value: Any) -> str:
+    """A coarse kind of a group option, to compare a loaded value with the current one."""
+    if value is None:
+        return "None"
+    if isinstance(value, bool):
+        return "flag"
+    if isinstance(value, (int, float)) or (isinstance(value, Tensor) and value.numel() == 1):
+        return "number"
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, (list, tuple)):
+        return "sequence"
+    if isinstance(value, Tensor):
+        return "tensor"
+    return "object"
+
+
+_KIND_WORDS = {"None": "None", "flag": "a bool", "number": "a number", "str": "a string",
+               "sequence": "a tuple", "tensor": "a tensor", "object": "an object"}
+
+
+def _option_mismatch(current: Any, value: Any, nullable: bool) -> str | None:
+    """What ``current`` is, when ``value`` is of another kind (else ``None``)."""
+    want, got = _option_kind(current), _option_kind(value)
+    if want == got:
+        if want == "sequence":
+            if len(current) != len(value):
+                return f"a tuple of {len(current)} entries"
+            for c, v in zip(current, value):
+                if _option_mismatch(c, v, nullable=True) is not None:
+                    return f"a tuple of {', '.join(_KIND_WORDS[_option_kind(c)] for c in current)}"
+        return None
+    if want in ("None", "object") or (got == "None" and (want == "flag" or nullable)):
+        return None
+    return f"{_KIND_WORDS[want]} ({_describe(current)})"
+
+
 def _describe(value: Any) -> str:
     """A short account of a state entry for error messages."""
     if isinstance(value, Tensor):
@@ -252,10 +308,16 @@ class Optimizer(torch.optim.Optimizer):
     def _counters_as_tensors(self, group: dict[str, Any], p: Tensor, p_state: dict[str, Any], keys: list[str]) -> None:
         """Turn the Python-number counters of an old checkpoint (``step``, ...) into the 0-dim
         tensors this class creates for them, with their dtype and placement."""
+        probe = torch.empty_like(p, device="meta")
         try:
-            fresh = self._init_state(group, torch.empty_like(p, device="meta"))
+            fresh = self._init_state(group, probe)
         except Exception:
-            return  # a state this class cannot describe: leave it for the step to judge
+            try:
+                # A loaded group may lack an option the step never reads once the state exists
+                # (Rprop's lr): the defaults stand in for it to describe the counters.
+                fresh = self._init_state({**self.defaults, **group}, probe)
+            except Exception:
+                return  # a state this class cannot describe: leave it for the step to judge
         for key in keys:
             counter = fresh.get(key)
             if isinstance(counter, Tensor) and counter.dim() == 0:
@@ -501,8 +563,16 @@ class Optimizer(torch.optim.Optimizer):
         * ``ValueError``: a different number of parameter groups or of parameters in a group
           (torch's messages); a group lacking options this class needs, or state entries and
           group options of another optimizer class; a per-parameter tensor of the wrong shape;
-        * ``KeyError``: a parameter with state that lacks an entry this class keeps;
-        * ``TypeError``: an entry that should be a tensor and is not, or the reverse.
+        * ``KeyError``: no ``state`` or ``param_groups``, a group without ``params``, a parameter
+          with state that lacks an entry this class keeps;
+        * ``TypeError``: not a dict (torch raises ``AttributeError`` there); ``param_groups`` not a
+          list of dicts, ``params`` not a list, ``state`` not a dict; an entry that should be a
+          tensor and is not, or the reverse; a group option of another kind than this
+          optimizer's own value of it (a bool or a list where it holds a number, a number where
+          it holds a flag, a ``betas`` of another length).
+
+        If anything fails while loading (a post-hook included), the optimizer is put back as it
+        was before the call.
 
         Still accepted: torch's own state dicts of the same class (old ones lacking newer group
         options, or with Python-number step counters), parameters without state, an extra or
@@ -522,8 +592,13 @@ class Optimizer(torch.optim.Optimizer):
         # torch's loader runs the load_state_dict pre-hooks first, and they may rewrite the dict,
         # so run them here, check their result, and hand it to torch's loader with the hooks set
         # aside: each hook runs once, in torch's order.
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"loaded state dict must be a dict with 'state' and 'param_groups' (an optimizer's "
+                f"state_dict()), got {type(state_dict).__name__}"
+            )
         pre_hooks = self._optimizer_load_state_dict_pre_hooks
-        state_dict = state_dict.copy()  # shallow, as torch: hooks may add or replace entries
+        state_dict = dict(state_dict)  # shallow, as torch: hooks may add or replace entries
         for pre_hook in pre_hooks.values():
             hooked = pre_hook(self, state_dict)
             if hooked is not None:
@@ -534,8 +609,19 @@ class Optimizer(torch.optim.Optimizer):
         # registers during the load.
         registered = list(pre_hooks.items())
         pre_hooks.clear()
+        # torch's loader replaces `state` and `param_groups` with new objects (the current ones
+        # are never written to) and its __setstate__ may add attributes or defaults: keep what
+        # there is, to put back if anything fails on the way (a post-hook included).
+        attributes = dict(self.__dict__)
+        defaults = dict(self.defaults)
         try:
             super().load_state_dict(state_dict)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(attributes)
+            self.defaults.clear()
+            self.defaults.update(defaults)
+            raise
         finally:
             added = list(pre_hooks.items())
             pre_hooks.clear()
@@ -546,20 +632,37 @@ class Optimizer(torch.optim.Optimizer):
     def _check_state_dict(self, state_dict: StateDict) -> None:
         """Raise if ``state_dict`` cannot be loaded into this optimizer; change nothing."""
         cls = type(self).__name__
-        for entry in ("state", "param_groups"):
-            if entry not in state_dict:
-                raise KeyError(f"loaded state dict has no {entry!r} entry (an optimizer state_dict has 'state' and 'param_groups')")
-        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if "param_groups" not in state_dict:
+            raise KeyError("loaded state dict has no 'param_groups' entry (an optimizer state_dict has 'state' and "
+                           "'param_groups')")
+        saved_groups = state_dict["param_groups"]
+        # torch's own checks and messages, in torch's order (the groups before the state).
+        if _has_len(saved_groups) and len(self.param_groups) != len(saved_groups):
+            raise ValueError("loaded state dict has a different number of parameter groups")
+        if not isinstance(saved_groups, (list, tuple)):
+            raise TypeError(f"loaded state dict: 'param_groups' must be a list of parameter groups, got "
+                            f"{type(saved_groups).__name__}")
+        for index, saved_group in enumerate(saved_groups):
+            if not isinstance(saved_group, dict):
+                raise TypeError(f"loaded state dict: parameter group {index} must be a dict, got {type(saved_group).__name__}")
+            if "params" not in saved_group:
+                raise KeyError(f"loaded state dict: parameter group {index} has no 'params' list")
+        if any(_has_len(s["params"]) and len(g["params"]) != len(s["params"]) for g, s in zip(self.param_groups, saved_groups)):
+            raise ValueError("loaded state dict contains a parameter group that doesn't match the size of optimizer's group")
+        for index, saved_group in enumerate(saved_groups):
+            ids = saved_group["params"]
+            if not isinstance(ids, (list, tuple)):
+                raise TypeError(f"loaded state dict: 'params' of parameter group {index} must be a list of parameter "
+                                f"ids, got {_describe(ids)}")
+            unhashable = [i for i in ids if getattr(type(i), "__hash__", None) is None]
+            if unhashable:
+                raise TypeError(f"loaded state dict: 'params' of parameter group {index} holds {_describe(unhashable[0])}, "
+                                "not a parameter id")
+        if "state" not in state_dict:
+            raise KeyError("loaded state dict has no 'state' entry (an optimizer state_dict has 'state' and 'param_groups')")
+        saved_state = state_dict["state"]
         if not isinstance(saved_state, dict):
             raise TypeError(f"loaded state dict: 'state' must be a dict of per-parameter states, got {type(saved_state).__name__}")
-        # torch's own checks and messages, in torch's order.
-        if len(self.param_groups) != len(saved_groups):
-            raise ValueError("loaded state dict has a different number of parameter groups")
-        for index, saved_group in enumerate(saved_groups):
-            if not isinstance(saved_group, dict) or "params" not in saved_group:
-                raise KeyError(f"loaded state dict: parameter group {index} has no 'params' list")
-        if any(len(g["params"]) != len(s["params"]) for g, s in zip(self.param_groups, saved_groups)):
-            raise ValueError("loaded state dict contains a parameter group that doesn't match the size of optimizer's group")
 
         for index, (group, saved_group) in enumerate(zip(self.param_groups, saved_groups)):
             loaded_group = self._group_as_loaded(group, saved_group)
@@ -573,6 +676,7 @@ class Optimizer(torch.optim.Optimizer):
                     f"{', '.join(map(repr, missing))} that {cls} needs (it has {', '.join(map(repr, options))}); "
                     "is it the state dict of another optimizer class?"
                 )
+            self._check_group_options(group, loaded_group, index)
             # Options neither this class nor the optimizer's current group knows; harmless alone
             # (a scheduler's `initial_lr`), a sign of another class together with foreign state.
             foreign_options = sorted(
@@ -586,8 +690,34 @@ class Optimizer(torch.optim.Optimizer):
                 label = f"parameter {saved_id!r}"
                 if isinstance(names, (list, tuple)) and position < len(names):
                     label += f" ({names[position]!r})"
-                self._check_param_state(loaded_group, p, saved_state[saved_id], f"{label} in group {index}",
-                                        foreign_options)
+                # The state expected for the loaded options; an option the loaded group lacks (one
+                # its step never reads, so it was let through above) keeps the current value here.
+                self._check_param_state({**group, **loaded_group}, p, saved_state[saved_id],
+                                        f"{label} in group {index}", foreign_options)
+
+    def _check_group_options(self, group: dict[str, Any], loaded: dict[str, Any], index: int) -> None:
+        """Each option of the loaded group is of the kind the optimizer's own group holds (a
+        number for a number, a flag for a flag, a pair for a pair): a state dict the step would
+        choke on is refused here, naming the option. ``None`` is taken where the group holds
+        ``None`` or a flag, or where the constructor's default is ``None``."""
+        nullable = self._nullable_options()
+        for key, value in loaded.items():
+            if key in ("params", "param_names") or key not in group:
+                continue
+            problem = _option_mismatch(group[key], value, key in nullable)
+            if problem is not None:
+                raise TypeError(
+                    f"loaded state dict: option {key!r} of parameter group {index} is {_describe(value)}, "
+                    f"where {type(self).__name__} holds {problem}"
+                )
+
+    @classmethod
+    def _nullable_options(cls) -> frozenset[str]:
+        try:
+            parameters = inspect.signature(cls.__init__).parameters.values()
+        except (TypeError, ValueError):
+            return frozenset()
+        return frozenset(p.name for p in parameters if p.default is None)
 
     def _step_reads_any(self, group: dict[str, Any]) -> bool:
         """Whether a step would fail on ``group``, which lacks some of this class's options.
@@ -657,6 +787,9 @@ class Optimizer(torch.optim.Optimizer):
             if fresh.dim() == 0:
                 # A counter: older checkpoints stored it as a Python number (__setstate__ converts).
                 if is_number or (isinstance(value, Tensor) and value.numel() == 1):
+                    if key == "step" and not _valid_count(value):
+                        raise ValueError(f"loaded state of {label}: 'step' is {_describe(value)}, expected a finite "
+                                         "count >= 0")
                     return
                 raise TypeError(f"loaded state of {label}: {key!r} is {_describe(value)}, expected a 0-dim tensor")
             if not isinstance(value, Tensor):

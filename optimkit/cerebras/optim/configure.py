@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from optimkit._binder import ConfigError, bind
+from optimkit._binder import ArgumentError, ConfigError, bind
+from optimkit.optim._validation import argument_problems
 from optimkit.registry import OPTIMIZERS
 
 __all__ = ["LEGACY_KEYS", "configure_optimizer", "optimizer_class"]
@@ -44,12 +45,24 @@ def optimizer_class(optimizer_type: str) -> type[torch.optim.Optimizer]:
 
     Raises:
         ValueError: for an unknown name, suggesting the closest names and listing all of them.
+        TypeError: for a name that is not a string (an
+            :class:`~optimkit._binder.ArgumentError`, also a ``ConfigError`` at ``optimizer_type``).
 
     Example:
         >>> from optimkit.cerebras.optim.configure import optimizer_class
         >>> optimizer_class("ADAMW").__module__
         'optimkit.cerebras.optim.optimizers'
+        >>> optimizer_class(3)
+        Traceback (most recent call last):
+        ...
+        optimkit._binder.ArgumentError: optimizer_type must be a string naming a Cerebras optimizer, got int 3
     """
+    if not isinstance(optimizer_type, str):
+        raise ArgumentError(
+            f"optimizer_type must be a string naming a Cerebras optimizer, got {type(optimizer_type).__name__} "
+            f"{optimizer_type!r}",
+            path=("optimizer_type",),
+        )
     return OPTIMIZERS.resolve(optimizer_type, ["cerebras"], what="optimizer_type").cls
 
 
@@ -87,7 +100,10 @@ def configure_optimizer(
             :class:`~optimkit.config.ConfigError` (a ``ValueError`` whose ``path`` is the bad
             key, under ``optim_params`` for a nested one): a legacy key, a key the constructor
             does not take (naming the closest and listing the valid ones), a missing required
-            argument, or a string that is not the number asked for.
+            argument, a string that is not the number asked for, a value of another type than
+            the argument's annotation (a bool for a number, a ``betas`` without two entries), or
+            a number that is not finite.
+        TypeError: an ``optimizer_type`` that is not a string (also a ``ConfigError``).
 
     Example:
         >>> import torch
@@ -120,4 +136,21 @@ def configure_optimizer(
         if name in arguments and _is_schedule(arguments[name]):
             default = parameters[name].default
             arguments[name] = 0.0 if default is inspect.Parameter.empty or default is None else default
+    _check_types(cls, arguments, kwargs, nested)
     return cls(params, **arguments)
+
+
+def _check_types(cls: type, arguments: dict[str, Any], kwargs: Mapping[str, Any], nested: Mapping[str, Any]) -> None:
+    """A ConfigError at the key of the first argument whose value is not of its annotated type
+    (or not finite): checked here, where the key the config used is known, rather than by the
+    constructor."""
+    problems = argument_problems(cls, arguments, finite=True)
+    if not problems:
+        return
+    problem = problems[0]
+    # The key as written: the argument's own name, or the alias that gave it.
+    key = next((k for k in (*kwargs, *nested) if ALIASES.get(k, k) == problem.name), problem.name)
+    path: tuple[str, ...] = ("optim_params", key) if key in nested and key not in kwargs else (key,)
+    message = key + problem.message[len(problem.name):]
+    error = ArgumentError if problem.error is TypeError else ConfigError
+    raise error(f"{cls.__name__}: {message}", path=path)

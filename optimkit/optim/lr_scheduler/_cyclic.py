@@ -11,6 +11,7 @@ computations on purpose: the tests compare each with the other and with torch.
 from __future__ import annotations
 
 import math
+import numbers
 import types
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -352,7 +353,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.eta_min = eta_min
         self.T_cur: float = last_epoch
         self.T_i = T_0
-        if last_epoch >= 0:
+        # Only a number can resume here; anything else goes on to the base class, which fails as
+        # torch's does (no initial_lr) or is torch's problem at the first step.
+        if isinstance(last_epoch, numbers.Real) and last_epoch >= 0:
             self.T_cur, self.T_i = _sched.restart_position(last_epoch, T_0, T_mult)
         super().__init__(optimizer, last_epoch)
 

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from ... import schedules as _sched
 from ...registry import register_scheduler
+from .._validation import argument_problems
 from ._base import (
     LRScheduler,
     Number,
@@ -77,6 +78,9 @@ class ParamScheduler(LRScheduler):
         last_epoch: int = -1,
     ) -> None:
         _check_optimizer(optimizer)
+        problems = argument_problems(ParamScheduler, {"key": key, "relative": relative, "last_epoch": last_epoch})
+        if problems:
+            raise problems[0].error(f"{type(self).__name__}: {problems[0].message}")
         self.optimizer = optimizer
         self.key = key
         self.relative = relative
@@ -95,7 +99,7 @@ class ParamScheduler(LRScheduler):
             try:
                 current = _read_hyper(group, key)
             except (KeyError, IndexError, TypeError, ValueError):
-                raise KeyError(f"param_groups[{i}] has no hyperparameter {key!r}") from None
+                raise KeyError(f"param_groups[{i}] has no hyperparameter {key!r} (the key to schedule)") from None
             # A fresh start, or resuming by a step count alone: the current value is the base.
             group.setdefault(init_key, _detached_copy(current))
         self.base_values: list[Number] = _group_values(optimizer, init_key)

@@ -206,9 +206,11 @@ class _FactorScheduler(LRScheduler):
 
 
 def _check_factor(value: float, low: float, high: float, *, open_low: bool, message: str) -> None:
-    """``value`` in ``[low, high]`` (``(low, high]`` with ``open_low``), else torch's message."""
-    too_low = value <= low if open_low else value < low
-    if too_low or value > high:
+    """``value`` in ``[low, high]`` (``(low, high]`` with ``open_low``), else torch's message.
+
+    Compared as torch compares (``value > high`` first), so that a value of another type fails
+    with torch's ``TypeError`` (``'>' not supported between instances of 'str' and 'float'``)."""
+    if value > high or (value <= low if open_low else value < low):
         raise ValueError(message)
 
 

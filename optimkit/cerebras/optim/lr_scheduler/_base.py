@@ -10,6 +10,9 @@ Group plumbing (reading a hyperparameter, writing it in place, the optimizer che
 
 from __future__ import annotations
 
+import functools
+import inspect
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
@@ -17,6 +20,7 @@ import torch
 
 from .... import schedules as _sched
 from ...._scheduler_plumbing import Number, _check_optimizer, _read_hyper
+from ....optim._validation import argument_problems
 from ....optim.lr_scheduler import ParamScheduler
 from ....registry import register_scheduler
 
@@ -53,6 +57,69 @@ def _applies(tags: set[str] | None, group: dict[str, Any]) -> bool:
     if isinstance(group_tags, str):
         group_tags = {group_tags}
     return bool(tags.intersection(group_tags))
+
+
+# --------------------------------------------------------------------------------------------
+# Argument checks, in Cerebras' names
+# --------------------------------------------------------------------------------------------
+
+# The schedulers being constructed (by id): a subclass's __init__ calls its parent's, and only
+# the outermost one, whose signature the caller used, checks and words the errors.
+_CONSTRUCTING: set[int] = set()
+# Not checked by type: the objects a scheduler is built around.
+_OBJECTS = ("optimizer", "schedulers", "scheduler", "lr_lambda", "val_lambda", "param_group_tags")
+
+
+def _named_error(cls_name: str, error: Exception, given: dict[str, Any]) -> Exception | None:
+    """``error`` (a plain ValueError or TypeError of the pure schedule a constructor builds,
+    which words its own argument names: ``decay_steps must be a positive integer, got 0``) with
+    the Cerebras arguments it is about in front: those whose value the message quotes, else all
+    given. ``None`` when the message names an argument already."""
+    text = str(error)
+    if type(error) not in (ValueError, TypeError) or not given:
+        return None
+    if any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", text) for name in given):
+        return None
+    quoted = re.search(r"got (.*?)\.?$", text)
+    culprits = [name for name, value in given.items()
+                if quoted is not None and quoted.group(1).strip() in (repr(value), str(value))]
+    shown = ", ".join(f"{name}={given[name]!r}" for name in (culprits or given))
+    return type(error)(f"{cls_name}({shown}): {text}")
+
+
+def _checked(init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` that first checks the argument types against the signature the caller used
+    (``TypeError``/``ValueError`` naming the class and the argument: a bool is no number, a
+    string no integer) and puts the argument names in front of the pure schedule's errors."""
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        if id(self) in _CONSTRUCTING:
+            init(self, *args, **kwargs)
+            return
+        cls = type(self)
+        try:
+            bound = inspect.signature(cls.__init__).bind(self, *args, **kwargs)
+        except TypeError:
+            init(self, *args, **kwargs)  # the call's own error, as Python words it
+            return
+        given = {k: v for k, v in bound.arguments.items() if k != "self" and k not in _OBJECTS
+                 and not isinstance(v, dict)}
+        problems = argument_problems(cls, {k: v for k, v in bound.arguments.items() if k not in _OBJECTS and k != "self"})
+        if problems:
+            raise problems[0].error(f"{cls.__name__}: {problems[0].message}")
+        _CONSTRUCTING.add(id(self))
+        try:
+            init(self, *args, **kwargs)
+        except (ValueError, TypeError) as error:
+            named = _named_error(cls.__name__, error, given)
+            if named is None:
+                raise
+            raise named from error
+        finally:
+            _CONSTRUCTING.discard(id(self))
+
+    return __init__
 
 
 def _holder(group: dict[str, Any], key: str) -> _sched.Schedule:
@@ -97,6 +164,11 @@ class LRScheduler(ParamScheduler):
     param_group_key: ClassVar[str] = "lr"
     # Attributes that hold functions or other schedulers: not part of the plain-data state.
     _unsaved: ClassVar[tuple[str, ...]] = ("optimizer", "schedules", "schedule", "_schedulers", "_scheduler", "_lambdas")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _checked(cls.__dict__["__init__"])  # type: ignore[method-assign]
 
     def __init__(
         self,

@@ -210,6 +210,12 @@ class InverseExponentialTimeDecayLR(LRScheduler):
         staircase: bool = False,
         param_group_tags: Tags = None,
     ) -> None:
+        # 0 ** step_exponent at step 0, and 1 + decay_rate * t / T as a divisor: a negative value
+        # of either divides by zero at some step.
+        if step_exponent < 0:
+            raise ValueError(f"step_exponent must be >= 0, got {step_exponent}")
+        if decay_rate < 0:
+            raise ValueError(f"decay_rate must be >= 0, got {decay_rate}")
         self.initial_learning_rate = initial_learning_rate
         self.step_exponent = step_exponent
         self.total_iters = total_iters
