@@ -216,14 +216,39 @@ def sample_arguments(cls: type, optimizer: torch.optim.Optimizer) -> dict[str, A
     return out
 
 
+# Arguments that set a schedule's length, and whether 0 is a valid value of theirs (ConstantLR's
+# total_iters=0 applies its factor to no step at all; a step size of 0 is never meaningful).
+_LENGTHS = {"step_size_up": False, "step_size_down": True, "total_steps": False, "epochs": False,
+            "steps_per_epoch": False, "T_max": False, "T_0": False, "step_size": False, "total_iters": True,
+            "decay_steps": False, "anneal_epochs": True}
+
+
+def _check_lengths(kwargs: Mapping[str, Any]) -> None:
+    """Raise a ValueError naming the first length argument that is not a valid integer length."""
+    for key, zero_ok in _LENGTHS.items():
+        value = kwargs.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value < (0 if zero_ok else 1):
+            kind = "non-negative" if zero_ok else "positive"
+            raise ValueError(f"{key} must be a {kind} integer, got {value!r}")
+
+
 def default_length(kwargs: Mapping[str, Any], fallback: int = 100) -> int:
     """A number of steps that shows the shape set by ``kwargs`` (a cycle or a decay and a bit more).
+
+    Raises:
+        ValueError: naming the argument, when one that sets the length is negative, or zero where
+            zero means nothing (``step_size=0``): the fault is that argument's, not the length's.
 
     Example:
         >>> from optimkit.schedule_plot import default_length
         >>> default_length({"total_steps": 1000}), default_length({"step_size_up": 50}), default_length({})
         (1000, 300, 100)
+        >>> default_length({"step_size": -1})
+        Traceback (most recent call last):
+        ...
+        ValueError: step_size must be a positive integer, got -1
     """
+    _check_lengths(kwargs)
     if isinstance(kwargs.get("step_size_up"), int):
         down = kwargs.get("step_size_down") or kwargs["step_size_up"]
         return 3 * (kwargs["step_size_up"] + down)
@@ -238,7 +263,9 @@ def default_length(kwargs: Mapping[str, Any], fallback: int = 100) -> int:
         lengths.append(4 * kwargs["step_size"])
     if isinstance(kwargs.get("milestones"), (list, tuple)) and kwargs["milestones"] and all(isinstance(m, int) for m in kwargs["milestones"]):
         lengths.append(max(kwargs["milestones"]) + 20)
-    return max([int(1.2 * n) for n in lengths] or [fallback]) if lengths else fallback
+    # A zero length (total_iters=0: nothing scheduled) shows nothing: the fallback does.
+    lengths = [int(1.2 * n) for n in lengths if n > 0]
+    return max(lengths) if lengths else fallback
 
 
 # The wording of ``optimkit plot``'s messages, which name arguments rather than config keys.
@@ -319,13 +346,15 @@ class Curves:
         n = len(self.steps)
         picks = sorted({round(i * (n - 1) / max(rows - 1, 1)) for i in range(rows)}) if n else []
         names = list(self.series)
-        widths = [max(5, len(str(self.steps[-1])) if n else 1)] + [max(10, len(k)) for k in names]
+        cells = {k: [f"{self.series[k][i]:.6g}" for i in picks] for k in names}
+        # Each column as wide as its widest value (-1.23457e-05 is 12 characters), at least 10.
+        widths = [max(5, len(str(self.steps[-1])) if n else 1)]
+        widths += [max(10, len(k), *(len(c) for c in cells[k])) for k in names]
         lines = ["  ".join([("step".rjust(widths[0]))] + [k.ljust(w) for k, w in zip(names, widths[1:])]).rstrip()]
         lines.append("  ".join("-" * w for w in widths))
-        for i in picks:
-            cells = [str(self.steps[i]).rjust(widths[0])]
-            cells += [f"{self.series[k][i]:.6g}".ljust(w) for k, w in zip(names, widths[1:])]
-            lines.append("  ".join(cells).rstrip())
+        for row, i in enumerate(picks):
+            line = [str(self.steps[i]).rjust(widths[0])] + [cells[k][row].ljust(w) for k, w in zip(names, widths[1:])]
+            lines.append("  ".join(line).rstrip())
         return "\n".join(lines)
 
 

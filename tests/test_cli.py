@@ -62,9 +62,9 @@ def test_list_prints_the_registry() -> None:
 
 def test_list_unknown_pattern_fails_cleanly() -> None:
     result = _run("list", "optimizers", "zzz*")
-    assert result.returncode == 1
-    assert "no optimizer matches" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 2  # as every other mistake in the input
+    assert result.stderr == "optimkit list: error: no optimizer matches 'zzz*' in --namespace optim (see: optimkit list)\n"
+    assert result.stdout == ""
 
 
 # Regenerates README.md's optimizer table in a fresh interpreter (so that optimizers other tests
@@ -366,7 +366,10 @@ def test_lr_find_writes_the_plot_with_a_suggestion(tmp_path: Path) -> None:
     out = tmp_path / "lr.png"
     result = _run("lr-find", str(ROOT / "examples" / "sgd_onecycle.yaml"), "--num-iter", "40", "--out", str(out))
     assert result.returncode == 0, result.stderr
-    match = re.search(r"suggested lr \(steepest descent\): ([0-9.e+-]+)", result.stdout)
+    match = re.search(r"^suggested lr \(valley\): ([0-9.e+-]+)$", result.stdout, re.M)
     assert match is not None, result.stdout
     assert 1e-7 <= float(match.group(1)) <= 10
+    listed = re.findall(r"^  (valley|steepest descent|minimum / 10) +([0-9.e+-]+)", result.stdout, re.M)
+    assert [name for name, _ in listed] == ["valley", "steepest descent", "minimum / 10"], result.stdout
+    assert "<- used" in next(line for line in result.stdout.splitlines() if line.startswith("  valley"))
     _check_png(out)

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 
 import pytest
 import torch
 
-from optimkit.lr_finder import RangeTestResult, range_test, sweep_schedule
+from optimkit.lr_finder import (
+    NoSuggestion,
+    RangeTestResult,
+    _longest_descent,
+    default_smoothing,
+    range_test,
+    smooth_losses,
+    sweep_schedule,
+)
 from optimkit.optim import SGD, Adam
 
 
@@ -48,7 +57,9 @@ def test_linear_mode_and_its_spacing() -> None:
                         start_lr=0.0, end_lr=2.0, num_iter=60, mode="linear")
     steps = [b - a for a, b in zip(result.lrs, result.lrs[1:])]
     assert all(math.isclose(s, 2.0 / 59) for s in steps)
-    assert 0 < result.suggestion() < 2 / top
+    # On a linear sweep the loss falls from the first step, so the valley's middle lies high;
+    # the steepest descent is the rule for this spacing.
+    assert 0 < result.suggestion("steepest") < 2 / top
 
 
 def test_divergence_stops_the_sweep_early() -> None:
@@ -64,10 +75,24 @@ def test_smoothing_is_the_documented_moving_average() -> None:
     x, y, _ = _regression()
     model = _model()
     result = range_test(model, SGD(model.parameters(), lr=0.1), torch.nn.MSELoss(), [(x, y)], num_iter=20, smooth=0.3)
-    expected = [result.raw_losses[0]]
-    for raw in result.raw_losses[1:]:
-        expected.append(0.7 * expected[-1] + 0.3 * raw)
+    # Bias-corrected: A_i = 0.7 A_(i-1) + 0.3 L_i from A_(-1) = 0, divided by 1 - 0.7^(i+1).
+    average, expected = 0.0, []
+    for i, raw in enumerate(result.raw_losses):
+        average = 0.7 * average + 0.3 * raw
+        expected.append(average / (1 - 0.7 ** (i + 1)))
     assert result.losses == pytest.approx(expected, rel=1e-12)
+    assert result.smooth == 0.3
+    assert result.losses == pytest.approx(smooth_losses(result.raw_losses, 0.3), rel=1e-12)
+
+
+def test_default_smoothing_follows_the_sweep_length() -> None:
+    x, y, _ = _regression()
+    for num_iter in (40, 200):
+        model = _model()
+        result = range_test(model, SGD(model.parameters(), lr=0.1), torch.nn.MSELoss(), [(x, y)],
+                            num_iter=num_iter, end_lr=1e-3)
+        assert result.smooth == default_smoothing(num_iter) == 5 / num_iter
+        assert result.losses == pytest.approx(smooth_losses(result.raw_losses, 5 / num_iter), rel=1e-12)
 
 
 def _state(model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict:
@@ -189,10 +214,91 @@ def test_sweep_schedule_end_points() -> None:
 
 
 def test_suggestion_needs_a_falling_loss() -> None:
-    with pytest.raises(ValueError, match="never decreased"):
+    with pytest.raises(NoSuggestion, match="never decreased") as rising:
         RangeTestResult(lrs=[1e-3, 1e-2, 1e-1], losses=[1.0, 1.0, 2.0]).suggestion()
-    with pytest.raises(ValueError, match="at least 3"):
+    assert rising.value.reason == "rising" and "lower start_lr" in str(rising.value)
+    with pytest.raises(ValueError, match="at least 3"):  # NoSuggestion is a ValueError
         RangeTestResult(lrs=[1e-3, 1e-2], losses=[1.0, 0.5]).suggestion()
+
+
+# --------------------------------------------------------------------------------------------
+# Suggestions on synthetic curves: a loss of 2.3 that falls to 0.3 between lr 1e-3 and 1e-1 (a
+# logistic in log lr), then blows up past lr 1, with batch noise of 0.02
+# --------------------------------------------------------------------------------------------
+
+
+def _synthetic(num_iter: int, seed: int, noise: float = 0.02, end_lr: float = 10.0, flat: bool = False) -> RangeTestResult:
+    g = torch.Generator().manual_seed(seed)
+    lrs = [1e-7 * (end_lr / 1e-7) ** (i / (num_iter - 1)) for i in range(num_iter)]
+    raw = []
+    for lr in lrs:
+        x = math.log10(lr)
+        value = 2.3 if flat else 0.3 + 2.0 / (1 + math.exp(3.0 * (x + 2.0))) + (0.0 if x < 0 else 3.0 * x**2)
+        raw.append(value + noise * float(torch.randn((), generator=g)))
+    losses = smooth_losses(raw, default_smoothing(num_iter))
+    # The sweep's own stop: the smoothed loss above 5x its best.
+    best, stop = math.inf, len(losses)
+    for i, v in enumerate(losses):
+        best = min(best, v)
+        if v > 5 * best:
+            stop = i + 1
+            break
+    return RangeTestResult(lrs[:stop], losses[:stop], raw[:stop], diverged=stop < num_iter)
+
+
+def test_a_flat_curve_gets_no_suggestion_and_the_reason() -> None:
+    result = _synthetic(100, seed=0, flat=True, end_lr=1e-6)
+    with pytest.raises(NoSuggestion) as no:
+        result.suggestion()
+    message = str(no.value)
+    assert no.value.reason == "flat"
+    assert re.match(r"the loss did not move: from 2\.[23]\d* to at best 2\.[23]\d* \(0\.\d\d% lower\)", message), message
+    assert "batch-to-batch noise" in message and "too small" in message and message.endswith("raise end_lr")
+    for method in ("valley", "steepest", "minimum"):
+        with pytest.raises(NoSuggestion):
+            result.suggest(method)
+    with pytest.raises(NoSuggestion):
+        result.suggestions()
+
+
+def test_a_noisy_valley_gets_a_stable_suggestion() -> None:
+    picks = {n: [_synthetic(n, seed).suggestion() for seed in range(5)] for n in (100, 300)}
+    every = picks[100] + picks[300]
+    # Inside the fall (1e-3 .. 1e-1), and within a factor of 2 over seeds and sweep lengths.
+    assert all(1e-3 < lr < 1e-1 for lr in every), picks
+    assert max(every) / min(every) < 2.0, picks
+
+
+def test_the_three_suggestions_are_named_and_ordered() -> None:
+    result = _synthetic(200, seed=1)
+    found = result.suggestions()
+    assert list(found) == ["valley", "steepest", "minimum"]
+    assert [s.label for s in found.values()] == ["valley", "steepest descent", "minimum / 10"]
+    assert found["minimum"].lr == pytest.approx(result.best_lr() / 10)
+    assert abs(math.log10(result.lrs[found["minimum"].index] / found["minimum"].lr)) < 0.1
+    assert 1e-3 < found["steepest"].lr < 1e-1
+    assert result.suggestion() == found["valley"].lr == result.suggest("valley").lr
+    with pytest.raises(ValueError, match="method must be one of"):
+        result.suggest("fastest")  # type: ignore[arg-type]
+
+
+def test_longest_descent_matches_fastais_double_loop() -> None:
+    def reference(values: list[float]) -> tuple[int, int]:
+        # fastai's valley(): lds[i] is the longest decreasing subsequence ending at i.
+        n = len(values)
+        lds, end = [1] * n, 0
+        for i in range(1, n):
+            for j in range(i):
+                if values[i] < values[j] and lds[i] < lds[j] + 1:
+                    lds[i] = lds[j] + 1
+                if lds[end] < lds[i]:
+                    end = i
+        return end - lds[end] + 1, end
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        values = torch.randn(int(torch.randint(1, 60, (), generator=g)), generator=g).cumsum(0).tolist()
+        assert _longest_descent(values) == reference(values)
 
 
 def test_plot_writes_a_png(tmp_path) -> None:
@@ -207,3 +313,19 @@ def test_plot_writes_a_png(tmp_path) -> None:
     image = mpimg.imread(tmp_path / "lr.png")
     assert image.shape[0] >= 300 and image.shape[1] >= 500
     assert image[..., :3].std() > 0.05  # not a blank canvas
+
+
+def test_the_plot_legend_names_the_suggestion_used() -> None:
+    import matplotlib.pyplot as plt
+
+    result = _synthetic(100, seed=0)
+    for method, label in [("valley", "valley"), ("steepest", "steepest descent"), ("minimum", "minimum / 10")]:
+        fig = result.plot(method=method)
+        labels = fig.axes[0].get_legend_handles_labels()[1]
+        plt.close(fig)
+        assert f"{label} (used): lr = {result.suggestion(method):.3g}" in labels, labels
+        assert sum("(used)" in text for text in labels) == 1 and len(labels) == 5  # loss, smoothed, three picks
+    fig = _synthetic(100, seed=0, flat=True, end_lr=1e-6).plot()
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    plt.close(fig)
+    assert labels == ["loss", "smoothed loss"]  # nothing to suggest, nothing marked
