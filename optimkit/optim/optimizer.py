@@ -196,6 +196,11 @@ def _option_mismatch(current: Any, value: Any, nullable: bool) -> str | None:
     return f"{_KIND_WORDS[want]} ({_describe(current)})"
 
 
+def _overflowed(found_inf: Tensor | None) -> bool:
+    """Whether ``GradScaler`` found an inf or NaN among the gradients (its ``found_inf`` flag)."""
+    return found_inf is not None and bool(found_inf)
+
+
 def _describe(value: Any) -> str:
     """A short account of a state entry for error messages."""
     if isinstance(value, Tensor):
@@ -256,6 +261,9 @@ class Optimizer(torch.optim.Optimizer):
     # Whether torch's fused CPU kernel runs the step when the user passed neither `foreach` nor
     # `fused` (see `_executor.fused_by_default`); `foreach=False` or `fused=False` keep the loop.
     _fused_by_default: ClassVar[bool] = False
+    # Whether a step that ``GradScaler`` hands an overflow flag (``found_inf``, with fused=True)
+    # is skipped here, on the host, rather than by the kernel (see SGD).
+    _skips_overflow_on_host: ClassVar[bool] = False
     # Whether the rule is element-wise, so that parameters lying back to back in a flat buffer can
     # step as one tensor (not: Lamb's trust ratio, Adafactor's factored moments, Muon, LBFGS).
     _elementwise: ClassVar[bool] = False
@@ -488,6 +496,8 @@ class Optimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        if self._skips_overflow_on_host and _overflowed(getattr(self, "found_inf", None)):
+            return loss  # nothing moves, no state is created: as if GradScaler had not called
         state = self.state
         for group in self.param_groups:
             params = self._params_with_grad(group)

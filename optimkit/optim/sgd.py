@@ -66,6 +66,12 @@ _RULES = (
 class SGD(Optimizer):
     _elementwise = True
     _fused_by_default = True
+    # With GradScaler's overflow flag, torch's fused SGD mishandles a skipped first step: its new
+    # momentum buffer stays torch.empty_like garbage (the parameters reach 1e29 a step later),
+    # and with a zeroed buffer the next step would count as a later one (wrong with dampening).
+    # The flag is read on the host instead, as GradScaler does for unfused optimizers: a skipped
+    # step creates and changes nothing.
+    _skips_overflow_on_host = True
     _rule = staticmethod(sgd_rule)
     # torch's __setstate__ fills `fused` with False, not with the signature's None.
     _old_checkpoint_fills = {"fused": False}
