@@ -65,7 +65,8 @@ def test_adamw_signature_lists_correct_bias() -> None:
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
 def test_optimkit_show_prints_the_signature_and_defaults(name: str) -> None:
     text = describe(f"cerebras:{name.lower()}")
-    assert f"  {_signature_text(name)}\n" in text
+    # (show wraps a long signature to the terminal's width: compare with the breaks undone)
+    assert " ".join(_signature_text(name).split()) in " ".join(text.split())
     for key, default in DOCUMENTED[name]:
         if default is not REQUIRED:
             assert re.search(rf"^  {key} +=  ?{re.escape(repr(default))}$", text, re.M), key
@@ -77,8 +78,8 @@ def test_python_m_optimkit_show_cerebras_adamw() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "cerebras:adamw: optimizer optimkit.cerebras.optim.AdamW"
-    assert ("  AdamW(params, lr=0.001, betas=(0.9, 0.999), eps=1e-06, weight_decay=0.0, correct_bias=True, "
-            "amsgrad=False)") in lines
+    assert ("AdamW(params, lr=0.001, betas=(0.9, 0.999), eps=1e-06, weight_decay=0.0, correct_bias=True, "
+            "amsgrad=False)") in " ".join(result.stdout.split())
     assert "  correct_bias = True" in lines and "  eps          = 1e-06" in lines
     assert "*args" not in result.stdout
 
