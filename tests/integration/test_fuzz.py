@@ -459,7 +459,8 @@ def check_optimizer_constructor(ns: str, spec: Any, kwargs: dict[str, Any]) -> N
         # Both fail: with the same type, or each with one of torch's own errors for these inputs
         # (the checks of a step need not come in torch's order).
         assert pending or _differentiable_not_bool(kwargs, torch_error) or isinstance(error, ALLOWED) or \
-            type(error) is type(torch_error) or (_torch_convention(error) and _torch_convention(torch_error)), (
+            type(error) is type(torch_error) or (_torch_convention(error) and (
+                _torch_convention(torch_error) or isinstance(torch_error, ALLOWED))), (
             f"{spec.torch_name}({kwargs}) step: torch raises {_describe(torch_error)}, optimkit {_describe(error)}")
         return
     if torch_semantics:
