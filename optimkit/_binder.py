@@ -108,7 +108,11 @@ class ConfigError(ValueError):
         close: the choices closest to what was written, best first.
         file, line: where the config came from, once a loader has located the error
             (:meth:`at`); ``str()`` is then ``file:line: message``.
+        others: the config's further mistakes, in file order, when the loader looked for them
+            (:func:`optimkit.config.load` does; the error itself is the first in the file).
     """
+
+    others: tuple[ConfigError, ...] = ()
 
     def __init__(
         self,

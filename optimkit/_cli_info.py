@@ -271,7 +271,7 @@ def describe(name: str) -> str:
         lines.append("not supported: " + (", ".join(k for k, v in flags.items() if not v) or "-"))
     else:
         extras = ["closed form (lr_at)"] if has_closed_form(cls) else ["no closed form (stepped only)"]
-        if getattr(cls, "momentum_at", None) is not None:
+        if "cycle_momentum" in inspect.signature(cls).parameters:  # (every scheduler has momentum_at)
             extras.append("cycles momentum / betas[0] (momentum_at)")
         key = getattr(cls, "param_group_key", None)
         if key and key != "lr":

@@ -50,7 +50,15 @@ one binder (:func:`optimkit._binder.bind`): YAML 1.1's ``1e-3`` (a string) is re
 where the argument is numeric, a list as a tuple where it is a tuple. A :class:`ConfigError`
 carries the key path of the bad value (``error.path == ("scheduler", "schedulers", 1,
 "T_max")``); for a file its message starts with ``path:line:``, the line of the deepest key of
-that path. Only ``yaml.safe_load`` is used: a config cannot construct Python objects.
+that path. The error raised is the first mistake in file order (for a dict, key order): after
+one, each bad key is left out in turn and the config built again, the further mistakes going to
+``error.others``. Only ``yaml.safe_load`` is used: a config cannot construct Python objects.
+
+A scheduled optimizer's parameter groups gain ``initial_lr`` (``initial_weight_decay`` for a
+weight-decay schedule): torch's schedulers record there the value a schedule started from
+(``group.setdefault("initial_lr", lr)``), which resuming from a step count needs. In Cerebras
+style the optimizer is built with a placeholder for a scheduled value; the record is set to the
+schedule's value at step 0, a value the file gave.
 
 Example:
     >>> import torch
@@ -136,11 +144,15 @@ class _Source:
         file (a key the file lacks, such as a missing one, falls back to its parent)."""
         if self.path is None:
             return error
-        for depth in range(len(error.path), 0, -1):
-            line = self.lines.get(error.path[:depth])
+        return error.at(self.path, self.line_of(error.path))
+
+    def line_of(self, path: KeyPath) -> int | None:
+        """The line of the deepest key of ``path`` found in the file (None for a dict)."""
+        for depth in range(len(path), 0, -1):
+            line = self.lines.get(path[:depth])
             if line is not None:
-                return error.at(self.path, line)
-        return error.at(self.path, None)
+                return line
+        return None
 
 
 def _key_lines(text: str) -> dict[KeyPath, int]:
@@ -403,6 +415,8 @@ def _torch_sequence(optimizer: torch.optim.Optimizer, items: list[Any], path: Ke
         if not isinstance(item, Mapping):
             raise ConfigError(f"{owner}[{i}] must be a mapping with a 'name' key, got {item!r}", path=path + (i,))
         item = dict(item)
+        if i < len(items) - 1 and item.get("steps") is None:
+            _check_item_keys(item, path + (i,))
         where = path + (i, "steps") if "steps" in item else path + (i,)
         steps = item.pop("steps", None)
         if i < len(items) - 1:
@@ -424,6 +438,20 @@ def _torch_sequence(optimizer: torch.optim.Optimizer, items: list[Any], path: Ke
     return construct(SCHEDULERS.resolve("SequentialLR", ["optim"]).cls, optimizer, children, milestones, path=path)
 
 
+def _check_item_keys(item: Mapping[str, Any], path: KeyPath) -> None:
+    """A list item without ``steps``: a misspelt key (``stpes``) or a wrong name is the mistake
+    to report, not the missing ``steps`` it causes (a missing argument is reported later)."""
+    try:
+        name, rest = _lookup_name(path, item)
+        rest.pop("steps", None)
+        cls = _resolve("scheduler", name, path)
+        if "schedulers" not in inspect.signature(cls.__init__).parameters:
+            bind(cls, rest, skip=("optimizer",), consumed=("name", "steps"), path=path, wording=_TORCH_WORDING)
+    except ConfigError as exc:
+        if exc.path != path:
+            raise
+
+
 # --------------------------------------------------------------------------------------------
 # Building (Cerebras style)
 # --------------------------------------------------------------------------------------------
@@ -442,7 +470,7 @@ def _is_cerebras(section: Mapping[str, Any]) -> bool:
 
 
 def _cerebras(section: Mapping[str, Any], params: Any) -> tuple[torch.optim.Optimizer, Any]:
-    from .cerebras.optim.configure import configure_optimizer, optimizer_class
+    from .cerebras.optim.configure import _is_schedule, configure_optimizer, optimizer_class
     from .cerebras.optim.lr_scheduler import CombinedScheduler
     from .cerebras.optim.scheduler_config import configure_lr_scheduler, configure_weight_decay_scheduler
 
@@ -463,9 +491,22 @@ def _cerebras(section: Mapping[str, Any], params: Any) -> tuple[torch.optim.Opti
         wd = configure_weight_decay_scheduler(optimizer, kwargs.get("weight_decay"))
     except ConfigError as exc:
         raise exc.within("optimizer") from None
+    # A scheduled value was built with a placeholder (the constructor's default), which the
+    # scheduler noted as the group's initial_lr / initial_weight_decay (torch's record of the
+    # value a schedule started from, kept for resuming): the schedule's step 0 is what it means.
+    if lr is not None and _is_schedule(kwargs.get("learning_rate")):
+        _note_initial(optimizer, "initial_lr", lr.lr_at(0))
+    if wd is not None:
+        _note_initial(optimizer, "initial_weight_decay", wd.values_at(0))
     if lr is not None and wd is not None:
         return optimizer, CombinedScheduler([lr, wd])
     return optimizer, lr if lr is not None else wd
+
+
+def _note_initial(optimizer: torch.optim.Optimizer, key: str, values: Sequence[Any]) -> None:
+    for group, value in zip(optimizer.param_groups, values):
+        if key in group and not isinstance(group[key], torch.Tensor):
+            group[key] = _scalar(value)
 
 
 def build_optimizer(
@@ -509,9 +550,13 @@ def load(
     """Build ``(optimizer, scheduler)`` from a YAML file or a dict (either style; see the module
     docstring). ``scheduler`` is ``None`` when the config schedules nothing.
 
+    The parameter groups gain ``initial_lr`` when a scheduler drives the learning rate (see the
+    module docstring): torch's record of the value the schedule started from, for resuming.
+
     Raises:
         ConfigError: (a ``ValueError``) naming the bad key, and for a file its path and line;
-            also for an unknown optimizer or scheduler name, with close matches.
+            also for an unknown optimizer or scheduler name, with close matches. Of several
+            mistakes the first in the file is raised; ``error.others`` holds the rest, in order.
 
     Example:
         >>> import torch
@@ -527,37 +572,124 @@ def load(
         optimkit.config.ConfigError: unknown top-level key 'schedule'; valid keys: optimizer, scheduler, name, description, train (did you mean 'scheduler'?)
     """
     data, src = _read(source)
-    _check_top_level(data, src)
     # A list of its own: the parameters are looked at before the optimizer takes them.
     params = params if isinstance(params, (list, tuple)) else list(params)
     try:
+        return _build(data, params)
+    except ConfigError as first:
+        errors = [first, *_further_errors(data, params, first)]
+    # File order (the line of each key; for a dict, the order of its keys), the first raised.
+    errors.sort(key=lambda e: (src.line_of(e.path) or 0, _key_order(data, e.path)))
+    located = [src.locate(e) for e in errors]
+    raise located[0]._evolve(others=tuple(located[1:])) from None
+
+
+def _build(data: Mapping[str, Any], params: Any) -> tuple[torch.optim.Optimizer, Any]:
+    """:func:`load` on a config read already; errors are ConfigErrors at the key they are about
+    (not yet located in the file)."""
+    check_keys(data, VALID_KEYS, wording=_TOP_LEVEL_WORDING)
+    try:
         optimizer, own = build_optimizer(data, params)
     except ConfigError as exc:
-        raise src.locate(_pinpoint(exc, data)) from None
+        raise _pinpoint(exc, data) from None
     except (ValueError, TypeError, KeyError, RuntimeError) as exc:
         # The constructor's own checks (torch raises RuntimeError for fused with foreach or
         # differentiable): at the key the message names, else at the section.
-        raise src.locate(_pinpoint(ConfigError(_message(exc), path=("optimizer",)), data)) from exc
+        raise _pinpoint(ConfigError(_message(exc), path=("optimizer",)), data) from exc
     if data.get("scheduler") is not None and own is not None:
-        raise src.locate(ConfigError(
+        raise ConfigError(
             "scheduler: the optimizer section already schedules the learning rate (learning_rate / "
             "weight_decay hold a schedule or a number); give the schedule in one place",
             path=("scheduler",),
-        ))
+        )
     try:
         scheduler = build_scheduler(data, optimizer)
     except ConfigError as exc:
-        raise src.locate(_pinpoint(exc, data)) from None
+        raise _pinpoint(exc, data) from None
     except (ValueError, TypeError, KeyError) as exc:  # KeyError: torch's, resuming without initial_lr
-        raise src.locate(_pinpoint(ConfigError(_message(exc), path=("scheduler",)), data)) from exc
+        raise _pinpoint(ConfigError(_message(exc), path=("scheduler",)), data) from exc
     return optimizer, scheduler if scheduler is not None else own
+
+
+# Keys that name what to build or hold other schedules: an error there is not repaired by
+# leaving the key out (the first is the top-level section ``scheduler``, which may be left out).
+_STRUCTURAL = ("name", "optimizer_type", "scheduler", "schedulers", "steps", "total_iters")
+_MAX_ERRORS = 20
+
+
+def _without(data: Any, path: KeyPath) -> Any:
+    """A copy of ``data`` without the key at ``path`` (its default then applies), or None when
+    that key cannot simply be left out: a list item, a key naming a class, a missing key."""
+    if not path or not isinstance(path[-1], str) or (len(path) > 1 and path[-1] in _STRUCTURAL):
+        return None
+
+    def copy(node: Any, rest: KeyPath) -> Any:
+        head, tail = rest[0], rest[1:]
+        if isinstance(node, Mapping) and head in node:
+            if not tail:
+                return {k: v for k, v in node.items() if k != head}
+            inner = copy(node[head], tail)
+            return None if inner is None else {**node, head: inner}
+        if isinstance(node, list) and isinstance(head, int) and 0 <= head < len(node) and tail:
+            inner = copy(node[head], tail)
+            return None if inner is None else [*node[:head], inner, *node[head + 1:]]
+        return None
+
+    return copy(data, path)
+
+
+def _further_errors(data: Mapping[str, Any], params: Any, first: ConfigError) -> list[ConfigError]:
+    """The mistakes after ``first``: each bad key is left out in turn (so its default applies)
+    and the config built again, until it builds or a mistake cannot be left out. An error at a
+    section that lost a key may be caused by the leaving out: the search stops there."""
+    found: list[ConfigError] = []
+    dropped: list[KeyPath] = []
+    trial: Any = data
+    error = first
+    while len(found) < _MAX_ERRORS:
+        trial = _without(trial, error.path)
+        if trial is None:
+            break
+        dropped.append(error.path)
+        # Parameter groups are dicts that the optimizer fills in: every try gets copies.
+        fresh = [dict(p) if isinstance(p, Mapping) else p for p in params]
+        try:
+            _build(trial, fresh)
+        except ConfigError as exc:
+            if any(d[: len(exc.path)] == exc.path for d in dropped):
+                break
+            found.append(exc)
+            error = exc
+        except Exception:  # noqa: BLE001 - a config cut down by the search: the first error stands
+            break
+        else:
+            break
+    return found
+
+
+def _key_order(data: Any, path: KeyPath) -> tuple[int, ...]:
+    """Where ``path`` sits among the keys of ``data`` (the position of each key in its mapping,
+    the index in a list), as far as it exists."""
+    out: list[int] = []
+    node = data
+    for part in path:
+        if isinstance(node, Mapping) and part in node:
+            out.append(list(node).index(part))
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        else:
+            break
+    return tuple(out)
 
 
 def _message(exc: BaseException) -> str:
     return str(exc.args[0]) if exc.args else str(exc)
 
 
-# How constructors' messages spell some arguments (torch's "Invalid learning rate: -1.0").
+# How constructors' messages spell some arguments (torch's "Invalid learning rate: -1.0"); any
+# argument is also found with spaces for its underscores ("weight decay should be >= 0").
 _SPOKEN: dict[str, tuple[str, ...]] = {
     "lr": ("learning rate",),
     "learning_rate": ("learning rate",),
@@ -568,19 +700,23 @@ _SPOKEN: dict[str, tuple[str, ...]] = {
     "d": ("clipping threshold d",),
 }
 _NOT_ARGUMENTS = ("name", "optimizer_type", "scheduler", "schedulers", "steps", "main_scheduler")
+# Mappings inside a section whose keys are arguments too (Cerebras' nested optim_params).
+_NESTED_ARGUMENTS = ("optim_params",)
 
 
 def _mention(message: str, key: str) -> int | None:
     """Where ``message`` first names ``key`` (as a word, or as messages spell it), or None."""
-    spots = [m.start() for word in (key, *_SPOKEN.get(key, ()))
+    words = {key, key.replace("_", " "), *_SPOKEN.get(key, ())}
+    spots = [m.start() for word in words
              for m in [re.search(rf"(?<![A-Za-z0-9_]){re.escape(word)}(?![A-Za-z0-9_])", message, re.IGNORECASE)]
              if m is not None]
     return min(spots) if spots else None
 
 
 def _pinpoint(error: ConfigError, data: Any) -> ConfigError:
-    """``error`` moved from a section to the key of it that its message names first, with the
-    key path in front of the message when the message names no key of the section at all."""
+    """``error`` moved from a section to the key of it that its message names first (a key of
+    a nested ``optim_params`` too), with the key path in front of the message when the message
+    names no key of the section at all."""
     node = data
     for part in error.path:
         if isinstance(node, Mapping) and part in node:
@@ -591,12 +727,24 @@ def _pinpoint(error: ConfigError, data: Any) -> ConfigError:
             return error
     if not isinstance(node, Mapping):
         return error
-    keys = [k for k in node if isinstance(k, str) and k not in _NOT_ARGUMENTS]
-    named = sorted((spot, key) for key in keys for spot in [_mention(error.message, key)] if spot is not None)
+    keys = [(k,) for k in node if isinstance(k, str) and k not in _NOT_ARGUMENTS + _NESTED_ARGUMENTS]
+    keys += [(outer, k) for outer in _NESTED_ARGUMENTS if isinstance(node.get(outer), Mapping)
+             for k in node[outer] if isinstance(k, str)]
+    # A message that starts with the path already (or with its end: a Cerebras factory's
+    # "learning_rate[0]: ..." under "optimizer") gets no second one, and that start names no key.
+    rendered = [render_path(error.path[i:]) for i in range(len(error.path))]
+    located = next((r for r in rendered if error.message.startswith(r)), None)
+    text = error.message[len(located):] if located else error.message
+    named = sorted((spot, key) for key in keys for spot in [_mention(text, key[-1])] if spot is not None)
     if named:
-        return error._evolve(path=error.path + (named[0][1],))
-    if error.path and not error.message.startswith(render_path(error.path)):
-        given = ", ".join(f"{k}={node[k]!r}" for k in keys)
+        path = error.path + named[0][1]
+        key, lowered = path[-1], text.lower()
+        if key.lower() in lowered or any(word in lowered for word in _SPOKEN.get(key, ())):
+            return error._evolve(path=path)
+        # Found only with spaces for underscores ("weight decay should be >= 0"): say the key.
+        return error._evolve(path=path, message=f"{render_path(path)}: {error.message}")
+    if error.path and located is None:
+        given = ", ".join(f"{k}={node[k]!r}" for k in node if isinstance(k, str) and k not in _NOT_ARGUMENTS)
         return error._evolve(message=f"{render_path(error.path)} ({given}): {error.message}")
     return error
 

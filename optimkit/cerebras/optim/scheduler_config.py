@@ -91,7 +91,9 @@ def _as_number(value: Any, path: KeyPath) -> float:
 _WORDING = Wording(unknown="{at}{what} got unknown key(s) {keys}; valid keys: {valid}{hint}")
 
 
-def _build_one(optimizer: _TorchOptimizer, spec: Mapping[str, Any], key: str, path: KeyPath) -> _lrs.LRScheduler:
+def _prepare(spec: Any, key: str, path: KeyPath) -> tuple[type, dict[str, Any], Any]:
+    """The class a schedule dict names, its checked arguments and (for a combinator) its
+    children's specs: everything but the construction."""
     where = render_path(path)
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{where}: a schedule must be a dict with a 'scheduler' key, got {spec!r}", path=path)
@@ -112,7 +114,13 @@ def _build_one(optimizer: _TorchOptimizer, spec: Mapping[str, Any], key: str, pa
     children_spec = spec.pop("schedulers", None) if takes_children else None
     arguments = bind(cls, spec, skip=_FACTORY_ARGS, consumed=("scheduler",) + (("schedulers",) if takes_children else ()),
                      path=path, wording=_WORDING)
-    if not takes_children:
+    return cls, arguments, children_spec
+
+
+def _build_one(optimizer: _TorchOptimizer, spec: Mapping[str, Any], key: str, path: KeyPath) -> _lrs.LRScheduler:
+    where = render_path(path)
+    cls, arguments, children_spec = _prepare(spec, key, path)
+    if not _takes_children(cls):
         return construct(cls, optimizer, path=path, **arguments)
     if not isinstance(children_spec, Sequence) or isinstance(children_spec, str) or not children_spec:
         raise ConfigError(f"{where}: {cls.__name__} needs a non-empty 'schedulers' list of schedule dicts",
@@ -151,6 +159,13 @@ def _build_list(optimizer: _TorchOptimizer, items: Sequence[Any], key: str, path
         total = 0
         for i, item in enumerate(items[:-1]):
             if "total_iters" not in item or item["total_iters"] is None:
+                # A misspelt key (total_itrs) or a wrong name is the mistake to report, not the
+                # missing total_iters it causes; a missing required argument is reported below.
+                try:
+                    _prepare(item, key, path + (i,))
+                except ConfigError as exc:
+                    if exc.path != path + (i,):
+                        raise
                 raise ConfigError(
                     f"{where}[{i}]: {item.get('scheduler')!r} needs 'total_iters' to place the next "
                     "scheduler's milestone in a sequence",

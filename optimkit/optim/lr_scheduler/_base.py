@@ -303,6 +303,12 @@ class LRScheduler(torch.optim.lr_scheduler.LRScheduler):
         computed from the base learning rates without stepping (implemented by subclasses)."""
         raise NotImplementedError(f"{type(self).__name__} has no closed form")
 
+    def momentum_at(self, step: int) -> list[float] | None:
+        """Closed form: the momentum (or ``beta1``) of every group at ``step``, or ``None`` where
+        this scheduler does not schedule momentum (all but CyclicLR and OneCycleLR with
+        ``cycle_momentum``, and composites of them)."""
+        return None
+
     def step(self, epoch: int | None = None) -> None:
         """Advance the schedule by one step (call it after ``optimizer.step()``).
 

@@ -175,6 +175,12 @@ class SequentialLR(_CompositeStateMixin, LRScheduler):
         offset = self._milestones[idx - 1] if idx else 0
         return self._schedulers[idx].lr_at(step - offset)
 
+    def momentum_at(self, step: int) -> list[float] | None:
+        """Closed form: the momenta of the scheduler active at ``step``, at its own step."""
+        idx = self._active_index(step)
+        offset = self._milestones[idx - 1] if idx else 0
+        return self._schedulers[idx].momentum_at(step - offset)
+
 
 @register_scheduler("chainedscheduler", description="step several schedulers together", torch_name="ChainedScheduler")
 class ChainedScheduler(_CompositeStateMixin, LRScheduler):
@@ -239,3 +245,12 @@ class ChainedScheduler(_CompositeStateMixin, LRScheduler):
             per_child.append(factors)
         bases = self._schedulers[0].base_lrs
         return [base * _sched.multiply(*fs)(step) for base, fs in zip(bases, zip(*per_child))]
+
+    def momentum_at(self, step: int) -> list[float] | None:
+        """Closed form: the momenta set by the last child that schedules momentum (it writes
+        them last at every step), or ``None`` when none does."""
+        for sched in reversed(self._schedulers):
+            momenta = sched.momentum_at(step)
+            if momenta is not None:
+                return momenta
+        return None

@@ -206,6 +206,12 @@ class LRScheduler(ParamScheduler):
         reference = getattr(self, "_initial_value", None)
         return self.schedule(0) if reference is None else reference
 
+    def momentum_at(self, step: int) -> None:
+        """Closed form of the momenta: always ``None``, as the torch-style schedulers answer
+        when they leave the momentum alone (no Cerebras scheduler schedules it); asked the same
+        questions as :class:`optimkit.optim.lr_scheduler.OneCycleLR`, every scheduler answers."""
+        return None
+
     def get_last_value(self) -> list[Number]:
         """The values of ``param_group_key`` set by the latest step, one per group."""
         return self._last_values

@@ -214,6 +214,16 @@ class CombinedScheduler(_TorchChained):
                 return sched.lr_at(step)
         return [g["lr"] for g in self.optimizer.param_groups]
 
+    def momentum_at(self, step: int) -> list[float] | None:
+        """Closed form of the momenta: the first child's that schedules them (a torch-style
+        :class:`~optimkit.optim.lr_scheduler.OneCycleLR`), else ``None``."""
+        for sched in self._schedulers:
+            momentum_at = getattr(sched, "momentum_at", None)
+            momenta = None if momentum_at is None else momentum_at(step)
+            if momenta is not None:
+                return momenta
+        return None
+
     def values_at(self, step: int) -> dict[str, list[Number]]:
         """Closed form at ``step`` of every scheduled hyperparameter, by key."""
         out: dict[str, list[Number]] = {}
