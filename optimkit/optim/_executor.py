@@ -703,7 +703,7 @@ def differentiable_grad_mode(step: _F) -> _F:
     def wrapper(self: torch.optim.Optimizer, *args: Any, **kwargs: Any) -> Any:
         previous = torch.is_grad_enabled()
         try:
-            torch.set_grad_enabled(bool(self.defaults.get("differentiable", False)))
+            torch.set_grad_enabled(self.defaults.get("differentiable", False))  # a non-bool: TypeError, as torch
             return step(self, *args, **kwargs)
         finally:
             torch.set_grad_enabled(previous)

@@ -154,7 +154,8 @@ class SGD(Optimizer):
                 kernel,
                 [params[i] for i in chosen],
                 [grads[i] for i in chosen],
-                {} if buffers is None else {"bufs": [buffers[i] for i in chosen]},
+                # Buffers kept from a momentum a scheduler has since set to 0 stay untouched.
+                {} if buffers is None or not hyper["momentum"] else {"bufs": [buffers[i] for i in chosen]},
                 grad_scale=getattr(self, "grad_scale", None),
                 found_inf=getattr(self, "found_inf", None),
             )

@@ -338,25 +338,11 @@ def _fused_kernel_types(error: BaseException) -> bool:
         and "_fused_" in str(error)
 
 
-def _differentiable_not_bool(kwargs: dict[str, Any], torch_error: Any) -> bool:
-    """``differentiable`` that is not a bool: torch's step raises set_grad_enabled's TypeError
-    first, optimkit's executor calls bool() on it (_executor.differentiable_grad_mode) and goes on
-    to whatever the step meets next."""
-    return "differentiable" in kwargs and not isinstance(kwargs["differentiable"], bool) and \
-        isinstance(torch_error, TypeError) and "set_grad_enabled()" in str(torch_error)
-
-
 def _rprop_step_sizes(spec: Any, kwargs: dict[str, Any], error: BaseException) -> bool:
     """Rprop indexes ``step_sizes`` where torch unpacks it (rprop.py): an IndexError (or another
     error) at the step where torch raises ValueError / TypeError."""
     return spec.name == "rprop" and "step_sizes" in kwargs and not (
         isinstance(kwargs["step_sizes"], (tuple, list)) and len(kwargs["step_sizes"]) == 2)
-
-
-def _cerebras_adafactor(ns: str, spec: Any) -> bool:
-    """Cerebras' Adafactor constructor (cerebras/optim/adafactor.py) does not run
-    _validation.validate, so its argument types are not checked before the step."""
-    return ns == "cerebras" and spec.name == "adafactor"
 
 
 def _overflow(error: BaseException) -> bool:
@@ -436,8 +422,6 @@ def check_optimizer_constructor(ns: str, spec: Any, kwargs: dict[str, Any]) -> N
                 assert type(ours) is type(theirs) and str(ours) == str(theirs), (
                     f"{spec.torch_name}({kwargs}): torch raises {_describe(theirs)}, optimkit {_describe(ours)}")
                 return
-    if _cerebras_adafactor(ns, spec):
-        return  # pending: see _cerebras_adafactor
     if not built:
         if _sgd_comparison_form(spec, kwargs) and not compare:
             return
@@ -458,7 +442,7 @@ def check_optimizer_constructor(ns: str, spec: Any, kwargs: dict[str, Any]) -> N
             return
         # Both fail: with the same type, or each with one of torch's own errors for these inputs
         # (the checks of a step need not come in torch's order).
-        assert pending or _differentiable_not_bool(kwargs, torch_error) or isinstance(error, ALLOWED) or \
+        assert pending or isinstance(error, ALLOWED) or \
             type(error) is type(torch_error) or (_torch_convention(error) and (
                 _torch_convention(torch_error) or isinstance(torch_error, ALLOWED))), (
             f"{spec.torch_name}({kwargs}) step: torch raises {_describe(torch_error)}, optimkit {_describe(error)}")
@@ -1281,18 +1265,14 @@ def test_pending_fused_kernel_flag_types() -> None:
     _steps("adam", opt, params)
 
 
-@pytest.mark.xfail(strict=True, reason="_executor.differentiable_grad_mode calls bool() on `differentiable`; "
-                                       "torch's set_grad_enabled raises TypeError for a non-bool")
-def test_pending_differentiable_not_bool() -> None:
+def test_fixed_differentiable_not_bool() -> None:
     params = _params("sgd")
     opt = ok.SGD(params, lr=0.1, differentiable="x")
     with pytest.raises(TypeError):
         _steps("sgd", opt, params)
 
 
-@pytest.mark.xfail(strict=True, reason="sgd.py: the fused kernel refuses momentum buffers once momentum is 0 "
-                                       "(OneCycleLR base_momentum=0 sets it)")
-def test_pending_sgd_momentum_zero_after_buffers() -> None:
+def test_fixed_sgd_momentum_zero_after_buffers() -> None:
     params = _params("sgd")
     opt = ok.SGD(params, lr=0.1, momentum=0.9)
     sched = O.OneCycleLR(opt, max_lr=0.1, total_steps=10, base_momentum=0.0)
@@ -1307,9 +1287,7 @@ def test_pending_rprop_step_sizes() -> None:
         _steps("rprop", opt, params)
 
 
-@pytest.mark.xfail(strict=True, reason="cerebras/optim/adafactor.py does not call _validation.validate, so its "
-                                       "argument types are not checked (weight_decay=True reaches the step)")
-def test_pending_cerebras_adafactor_types() -> None:
+def test_fixed_cerebras_adafactor_types() -> None:
     from optimkit.cerebras.optim import Adafactor
     with pytest.raises(TypeError, match="weight_decay"):
         Adafactor(_params("adafactor"), lr=0.01, weight_decay=True)

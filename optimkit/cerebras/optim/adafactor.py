@@ -16,6 +16,7 @@ from torch import Tensor
 
 from optimkit.optim._hf_adafactor import __doc__ as _RULE_DOC
 from optimkit.optim import Optimizer as _OptimkitOptimizer
+from optimkit.optim import _validation
 from optimkit.optim._hf_adafactor import hf_adafactor_rule
 from optimkit.optim.optimizer import scalar_step_tensor
 from optimkit.registry import register_optimizer
@@ -57,6 +58,10 @@ class Adafactor(_OptimkitOptimizer):
             raise ValueError("`warmup_init=True` requires `relative_step=True`")
         if not (isinstance(eps, (tuple, list)) and len(eps) == 2 and all(isinstance(x, float) for x in eps)):
             raise ValueError(f"Expected `eps` to be a tuple/list of two floats, but got {eps}.")
+        # The argument types next (a bool is no weight decay, None no threshold), naming the
+        # argument, as for optimkit's other classes without a torch counterpart; Hugging Face's
+        # own checks and messages come first where they name it.
+        _validation.validate((), locals())
         if clip_threshold <= 0:
             raise ValueError(f"Invalid clip_threshold value: {clip_threshold}")
         if beta1 is not None and not 0.0 <= beta1 < 1.0:
