@@ -372,6 +372,8 @@ class Optimizer(torch.optim.Optimizer):
         Only rules whose first step differs from a step on a zero state need this (SGD copies the
         gradient into a new momentum buffer instead of dampening it).
         """
+        if not self._unstepped:  # (the common case after the first step: no hashing per parameter)
+            return [False] * len(params)
         return [p in self._unstepped for p in params]
 
     def _use_foreach(self, group: dict[str, Any], params: list[Tensor]) -> bool:

@@ -100,12 +100,13 @@ class SGD(Optimizer):
 
     def _params_with_grad(self, group: dict[str, Any]) -> list[Tensor]:
         # SGD takes complex parameters and sparse gradients alike: none of the base checks apply.
-        params = [p for p in group["params"] if p.grad is not None]
         # Sparse gradients (nn.Embedding(sparse=True)) are fine for the for-loop and foreach
-        # updates, as in torch; only torch's fused kernel rejects them, with this message.
-        if group.get("fused") and any(p.grad.is_sparse for p in params):  # type: ignore[union-attr]
+        # updates, as in torch; only torch's fused kernel rejects them, with this message, before
+        # any state exists. (Each .grad read once: this runs for every parameter of every step.)
+        grads = [p.grad for p in group["params"]]
+        if group.get("fused") and any(g is not None and g.is_sparse for g in grads):
             raise RuntimeError("`_fused_sgd` does not support sparse gradients")
-        return params
+        return [p for p, g in zip(group["params"], grads) if g is not None]
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         if group["momentum"] == 0:
