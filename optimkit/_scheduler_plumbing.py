@@ -228,15 +228,10 @@ def _skipped_for_nonfinite_gradients(optimizer: _TorchOptimizer) -> bool:
     (by ``torch.amp.GradScaler``, which skips overflowing steps, often the very first ones, or a
     non-finite guard), not forgotten, and the order warning would be false (torch warns there).
     Read only on a first scheduler step that finds the optimizer unstepped."""
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            grad = p.grad
-            if grad is None:
-                continue
-            values = grad.coalesce().values() if grad.is_sparse else grad
-            if not bool(torch.isfinite(values).all()):
-                return True
-    return False
+    from .optim._nonfinite import _all_finite  # the guard's check (imported late: optim imports this module)
+
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    return bool(grads) and not _all_finite(grads)
 
 
 class _Flag:

@@ -59,8 +59,12 @@ def _train(model: nn.Module, case: str, rank: int | None) -> None:
     """STEPS steps; with ``rank``, on that rank's half of each batch (the model is DDP-wrapped)."""
     make_opt, make_sched = CASES[case]
     optimizer = make_opt(model.parameters())
-    scheduler = make_sched(optimizer)
-    for step in range(STEPS):
+    _steps(model, optimizer, make_sched(optimizer), range(STEPS), rank)
+
+
+def _steps(model: nn.Module, optimizer: Any, scheduler: Any, steps: range, rank: int | None) -> None:
+    """The training steps ``steps`` on batches ``_batch(step)`` (a rank's half of each)."""
+    for step in steps:
         x, y = _batch(step)
         if rank is not None:
             x, y = halves(x, rank), halves(y, rank)

@@ -345,6 +345,19 @@ def _rprop_step_sizes(spec: Any, kwargs: dict[str, Any], error: BaseException) -
         isinstance(kwargs["step_sizes"], (tuple, list)) and len(kwargs["step_sizes"]) == 2)
 
 
+def _refused_alike(spec: Any, kwargs: dict[str, Any], built: bool, ours: Any, torch_built: bool,
+                   theirs: Any) -> bool:
+    """torch and optimkit accept the same constructor arguments, or refuse them with the same
+    error type and message: True when both refused them (nothing is left to check)."""
+    if torch_built:
+        assert built, f"torch accepts {spec.torch_name}({kwargs}), optimkit raises {_describe(ours)}"
+        return False
+    assert not built, f"torch raises {_describe(theirs)} for {spec.torch_name}({kwargs}), optimkit accepts"
+    assert type(ours) is type(theirs) and str(ours) == str(theirs), (
+        f"{spec.torch_name}({kwargs}): torch raises {_describe(theirs)}, optimkit {_describe(ours)}")
+    return True
+
+
 def _overflow(error: BaseException) -> bool:
     """A hyperparameter beyond the range of the parameters' dtype reaching a kernel: torch's
     kernels raise this RuntimeError at the same step (a scheduler's factor can grow it there)."""
@@ -414,14 +427,8 @@ def check_optimizer_constructor(ns: str, spec: Any, kwargs: dict[str, Any]) -> N
     if compare:
         tparams = _params(spec.name)
         torch_built, theirs = _attempt(lambda: torch_cls(tparams, **copy.deepcopy(torch_kwargs)))
-        if not _sgd_comparison_form(spec, kwargs):
-            if torch_built:
-                assert built, f"torch accepts {spec.torch_name}({kwargs}), optimkit raises {_describe(ours)}"
-            else:
-                assert not built, f"torch raises {_describe(theirs)} for {spec.torch_name}({kwargs}), optimkit accepts"
-                assert type(ours) is type(theirs) and str(ours) == str(theirs), (
-                    f"{spec.torch_name}({kwargs}): torch raises {_describe(theirs)}, optimkit {_describe(ours)}")
-                return
+        if not _sgd_comparison_form(spec, kwargs) and _refused_alike(spec, kwargs, built, ours, torch_built, theirs):
+            return
     if not built:
         if _sgd_comparison_form(spec, kwargs) and not compare:
             return
@@ -564,12 +571,7 @@ def check_scheduler_constructor(ns: str, spec: Any, kwargs: dict[str, Any]) -> N
     if compare:
         topt, tparams = _scheduler_optimizer("torch")
         torch_built, theirs = _attempt(lambda: _build_scheduler("torch", ns, spec, topt, copy.deepcopy(torch_kwargs)))
-        if torch_built:
-            assert built, f"torch accepts {spec.torch_name}({kwargs}), optimkit raises {_describe(ours)}"
-        else:
-            assert not built, f"torch raises {_describe(theirs)} for {spec.torch_name}({kwargs}), optimkit accepts"
-            assert type(ours) is type(theirs) and str(ours) == str(theirs), (
-                f"{spec.torch_name}({kwargs}): torch raises {_describe(theirs)}, optimkit {_describe(ours)}")
+        if _refused_alike(spec, kwargs, built, ours, torch_built, theirs):
             return
     if not built:
         assert isinstance(ours, ALLOWED), f"{spec.cls.__name__}({kwargs}): {_describe(ours)}"

@@ -27,8 +27,8 @@ from torch import nn
 
 import optimkit.optim as ok
 from optimkit.optim import lr_scheduler as sched
-from tests.integration._distributed import WORLD, halves, spawn
-from tests.integration.test_ddp import _batch, _model
+from tests.integration._distributed import WORLD, spawn
+from tests.integration.test_ddp import _model, _steps
 
 pytestmark = pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
 
@@ -54,17 +54,6 @@ def _zero(model: nn.Module, case: str) -> Any:
     return ZeroRedundancyOptimizer(model.parameters(), optimizer_class=cls, **kwargs)
 
 
-def _train(model: nn.Module, optimizer: Any, scheduler: Any, steps: range, rank: int | None) -> None:
-    for step in steps:
-        x, y = _batch(step)
-        if rank is not None:
-            x, y = halves(x, rank), halves(y, rank)
-        optimizer.zero_grad()
-        (model(x) - y).pow(2).mean().backward()
-        optimizer.step()
-        scheduler.step()
-
-
 def _fused_steps(optimizer: Any) -> list[bool]:
     """For each group of ZeRO's local optimizer: whether its step runs torch's fused kernel."""
     local = optimizer.optim
@@ -79,7 +68,7 @@ def _first(rank: int, folder: str) -> None:
         model = nn.parallel.DistributedDataParallel(_model())
         optimizer = _zero(model, case)
         scheduler = CASES[case][2](optimizer)
-        _train(model, optimizer, scheduler, range(STEPS), rank)
+        _steps(model, optimizer, scheduler, range(STEPS), rank)
         local_state = len(optimizer.optim.state)  # the parameters whose state this rank keeps
         fused = _fused_steps(optimizer)
         torch.save({"params": [p.detach().clone() for p in model.module.parameters()],
@@ -89,7 +78,7 @@ def _first(rank: int, folder: str) -> None:
         model = nn.parallel.DistributedDataParallel(_model())
         optimizer = _zero(model, case)
         scheduler = CASES[case][2](optimizer)
-        _train(model, optimizer, scheduler, range(RESUME_AT), rank)
+        _steps(model, optimizer, scheduler, range(RESUME_AT), rank)
         optimizer.consolidate_state_dict(to=0)
         if rank == 0:
             torch.save({"model": model.module.state_dict(), "optimizer": optimizer.state_dict(),
@@ -108,7 +97,7 @@ def _resumed(rank: int, folder: str) -> None:
         scheduler = CASES[case][2](optimizer)
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
-        _train(model, optimizer, scheduler, range(RESUME_AT, STEPS), rank)
+        _steps(model, optimizer, scheduler, range(RESUME_AT, STEPS), rank)
         torch.save({"params": [p.detach().clone() for p in model.module.parameters()],
                     "lr": scheduler.get_last_lr()}, out / f"{case}-resumed-{rank}.pt")
 
@@ -131,7 +120,7 @@ def test_zero_trains_as_one_process_and_resumes_exactly(case: str, runs: Path) -
     reference = _model()
     optimizer = cls(reference.parameters(), **kwargs)
     scheduler = make_scheduler(optimizer)
-    _train(reference, optimizer, scheduler, range(STEPS), None)
+    _steps(reference, optimizer, scheduler, range(STEPS), None)
     untrained = list(_model().parameters())
 
     for rank in range(WORLD):
