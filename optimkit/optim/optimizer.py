@@ -461,6 +461,7 @@ class Optimizer(torch.optim.Optimizer):
             self._hyperparameters(group),
             foreach=self._use_foreach(group, params),
             differentiable=group.get("differentiable", False),
+            elementwise=self._elementwise,
         )
 
     def zero_grad(self, set_to_none: bool = True) -> None:

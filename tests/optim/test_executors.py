@@ -184,3 +184,53 @@ def test_compiled_fused_does_not_recompile_under_a_scheduler(entry: DBEntry) -> 
             graphs = counters["stats"]["unique_graphs"]
     assert len(lrs) > 10
     assert counters["stats"]["unique_graphs"] == graphs
+
+
+# A tensor past the per-tensor executor's threshold for stepping in pieces (4 pieces of 2^19 and a
+# remainder that is not a multiple of any vector width), and one below it.
+_PIECED_SHAPES = ((1031, 2039), (37, 5))
+_PIECED_CASES: dict[str, dict[str, Any]] = {
+    "SGD": {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1, "foreach": False},
+    "Adam": {"amsgrad": True, "weight_decay": 0.1, "foreach": False},
+    "AdamW": {"foreach": False},
+    "Adamax": {"weight_decay": 0.01},
+    "Adadelta": {"weight_decay": 0.01},
+    "Adagrad": {"lr_decay": 0.01, "foreach": False},
+    "ASGD": {"t0": 2, "weight_decay": 0.01},
+    "NAdam": {"decoupled_weight_decay": True, "weight_decay": 0.1},
+    "RAdam": {"weight_decay": 0.1},
+    "RMSprop": {"momentum": 0.9, "centered": True, "weight_decay": 0.1},
+    "Rprop": {},
+}
+
+
+@pytest.mark.parametrize("name", sorted(_PIECED_CASES))
+def test_large_tensors_step_in_pieces_with_torchs_numbers(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from optimkit.optim import _executor
+
+    calls: list[int] = []
+    pieces = _executor._cache_sized_pieces
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        out = pieces(*args, **kwargs)
+        calls.append(len(out[0]))
+        return out
+
+    monkeypatch.setattr(_executor, "_cache_sized_pieces", counting)
+    generator = torch.Generator().manual_seed(3)
+    base = [torch.randn(shape, generator=generator) for shape in _PIECED_SHAPES]
+    ours = [b.clone().requires_grad_() for b in base]
+    theirs = [b.clone().requires_grad_() for b in base]
+    kwargs = _PIECED_CASES[name]
+    opt, reference = getattr(ok, name)(ours, **kwargs), getattr(torch.optim, name)(theirs, **kwargs)
+    for _ in range(3):
+        for a, b in zip(ours, theirs):
+            a.grad = torch.randn(a.shape, generator=generator)
+            b.grad = a.grad.clone()
+        opt.step()
+        reference.step()
+    assert calls and calls[-1] == 5 + 1  # the large tensor in 5 pieces, the small one whole
+    for a, b in zip(ours, theirs):
+        assert torch.equal(a, b)
+        for key, value in reference.state[b].items():
+            assert torch.equal(opt.state[a][key], value), key
