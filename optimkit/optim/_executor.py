@@ -564,12 +564,12 @@ def _cache_sized_runs(params: Sequence[Tensor], limit: int = _LOOP_RUN_ELEMENTS)
 
 
 # The per-tensor executor steps a tensor of more than _PIECED_ABOVE elements in pieces of
-# _PIECE_ELEMENTS (float32: 2 MiB per operand, a core's L2 cache). Measured on one 33.5M-element
-# tensor, ms per step, whole tensor -> pieces of 2^18 / 2^19 / 2^20: Adamax 72.7 -> 32.0 / 29.3 /
-# 30.6, Adadelta 134.7 -> 52.4 / 46.9 / 46.5, NAdam 92.1 -> 44.7 / 40.9 / 40.2. A transformer's
-# matrices (148 tensors, at most 2.4M elements) gain nothing measurable: they stay whole below 4
-# pieces' size, where the per-call cost of the pieces would eat the gain.
-_PIECE_ELEMENTS = 1 << 19
+# _PIECE_ELEMENTS (float32: 4 MiB per operand). Measured on one 33.5M-element tensor, ms per
+# step, whole tensor -> pieces of 2^18 / 2^19 / 2^20 elements: Adamax 72.7 -> 32.0 / 29.3 / 30.6,
+# Adadelta 134.7 -> 52.4 / 46.9 / 46.5, NAdam 92.1 -> 44.7 / 40.9 / 40.2. Each piece is a rule call
+# (about 25 us of Python): on a 3.1M-element embedding, pieces of 2^19 made ASGD, whose rule is a
+# few light passes, 2-5% slower, hence the larger pieces and the threshold of four of them.
+_PIECE_ELEMENTS = 1 << 20
 _PIECED_ABOVE = 4 * _PIECE_ELEMENTS
 
 

@@ -186,9 +186,9 @@ def test_compiled_fused_does_not_recompile_under_a_scheduler(entry: DBEntry) -> 
     assert counters["stats"]["unique_graphs"] == graphs
 
 
-# A tensor past the per-tensor executor's threshold for stepping in pieces (4 pieces of 2^19 and a
+# A tensor past the per-tensor executor's threshold for stepping in pieces (4 pieces of 2^20 and a
 # remainder that is not a multiple of any vector width), and one below it.
-_PIECED_SHAPES = ((1031, 2039), (37, 5))
+_PIECED_SHAPES = ((2053, 2053), (37, 5))
 _PIECED_CASES: dict[str, dict[str, Any]] = {
     "SGD": {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1, "foreach": False},
     "Adam": {"amsgrad": True, "weight_decay": 0.1, "foreach": False},
