@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "flatten_parameters", "optim", "registry"]
+__all__ = ["__version__", "flatten_parameters", "optim", "registry", "state_bytes"]
 
 
 def __getattr__(name: str) -> Any:
@@ -18,4 +18,6 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(f"optimkit.{name}")
     if name == "flatten_parameters":
         return importlib.import_module("optimkit.optim._flat").flatten_parameters
+    if name == "state_bytes":
+        return importlib.import_module("optimkit.optim._lean").state_bytes
     raise AttributeError(f"module 'optimkit' has no attribute {name!r}")

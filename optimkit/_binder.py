@@ -33,7 +33,7 @@ Example:
     >>> bind(Adam, {"lr": 0.1, "betaz": [0.9, 0.99]}, skip=("params",), path=("optimizer",))
     Traceback (most recent call last):
     ...
-    optimkit.config.ConfigError: optimizer: Adam got an unknown key 'betaz'; valid keys: lr, betas, eps, weight_decay, amsgrad, foreach, maximize, capturable, differentiable, fused, decoupled_weight_decay (did you mean 'betas'?)
+    optimkit.config.ConfigError: optimizer: Adam got an unknown key 'betaz'; valid keys: lr, betas, eps, weight_decay, amsgrad, foreach, maximize, capturable, differentiable, fused, decoupled_weight_decay, state_dtype, stochastic_rounding (did you mean 'betas'?)
 """
 
 from __future__ import annotations

@@ -96,9 +96,42 @@ def all_names(kind: str) -> list[str]:
     return list(dict.fromkeys(name for namespace in NAMESPACES for name in listing("*", namespace=namespace)))
 
 
+def sparsity_table(pattern: str = "*") -> str:
+    """A table of the registered sparsity algorithms (:mod:`optimkit.sparsity`) matching ``pattern``.
+
+    Example:
+        >>> from optimkit._cli_info import sparsity_table
+        >>> print(sparsity_table("gmp").splitlines()[2].split()[:3])
+        ['gmp', 'GMP', 'Gradual']
+    """
+    from .registry import SPARSITY, list_sparsity
+
+    rows = [[name, SPARSITY.get(name, "sparsity").cls.__name__, SPARSITY.get(name, "sparsity").description]
+            for name in list_sparsity(pattern)]
+    return _format_table(["name", "class", "description"], rows)
+
+
+def _list_sparsity(words: list[str]) -> int:
+    """``optimkit list sparsity [PATTERN]``: one table, whatever ``--namespace`` says (the
+    algorithms have one namespace)."""
+    from .registry import list_sparsity
+
+    if len(words) > 1:
+        raise CLIError(f"expected at most one pattern, got {' '.join(words)}")
+    pattern = words[0] if words else "*"
+    if not list_sparsity(pattern):
+        close = similar_names(pattern.strip("*?[]"), list_sparsity()) if pattern.strip("*?[]") else []
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise CLIError(f"no sparsity algorithm matches {pattern!r}{hint} (see: optimkit list sparsity)")
+    print(sparsity_table(pattern))
+    return 0
+
+
 def list_command(args: argparse.Namespace) -> int:
-    """``optimkit list [optimizers|schedulers] [PATTERN] [--namespace NS]``."""
+    """``optimkit list [optimizers|schedulers|sparsity] [PATTERN] [--namespace NS]``."""
     words = list(args.words)
+    if words and words[0] == "sparsity":
+        return _list_sparsity(words[1:])
     kinds = ["optimizers", "schedulers"]
     if words and words[0] in kinds:
         kinds = [words.pop(0)]

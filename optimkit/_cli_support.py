@@ -191,7 +191,7 @@ def example_configs() -> Iterator[list[Path]]:
         >>> from optimkit._cli_support import example_configs
         >>> with example_configs() as paths:
         ...     [p.name for p in paths]
-        ['adamw_warmup_cosine.yaml', 'lamb_cosine_decay.yaml', 'sgd_onecycle.yaml']
+        ['adamw_gmp_sparse.yaml', 'adamw_schedulefree.yaml', 'adamw_warmup_cosine.yaml', 'lamb_cosine_decay.yaml', 'sgd_onecycle.yaml']
     """
     with contextlib.ExitStack() as stack:
         yield [stack.enter_context(resources.as_file(f)) for f in _packaged_examples()]

@@ -4,7 +4,7 @@ Commands:
     optimkit demo [--config FILE] [--out DIR] [--quick]    compare configs on the digits MLP
     optimkit plot CONFIG|SCHEDULER [k=v ...] [--out FILE]  lr (momentum, weight decay) by step
     optimkit lr-find CONFIG [--out FILE]                   learning-rate range test
-    optimkit list [optimizers|schedulers] [PATTERN]        the registries
+    optimkit list [KIND] [PATTERN]                         the registries (optimizers, schedulers, sparsity)
     optimkit show NAME                                     one optimizer or scheduler in detail
 
 Images go to ./optimkit-plots/ (the demo's to ./optimkit-demo/) unless --out says otherwise; each
@@ -413,8 +413,8 @@ def _parser() -> argparse.ArgumentParser:
     finder.add_argument("--no-progress", action="store_true", help="no progress bar")
     finder.set_defaults(run=_cmd_lr_find)
 
-    listing = command("list", "list registered optimizers and schedulers")
-    listing.add_argument("words", nargs="*", metavar="[optimizers|schedulers] [PATTERN]",
+    listing = command("list", "list registered optimizers, schedulers and sparsity algorithms")
+    listing.add_argument("words", nargs="*", metavar="[optimizers|schedulers|sparsity] [PATTERN]",
                          help="what to list, then a shell-style pattern such as 'adam*'")
     listing.add_argument("--namespace", choices=("optim", "cerebras", "all"), default="optim",
                          help="optim: torch's API; cerebras: Cerebras' API; all: both")

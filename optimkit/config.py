@@ -101,6 +101,8 @@ from ._binder import (
 )
 from .optim._validation import argument_problems, capturable_devices
 from .registry import OPTIMIZERS, SCHEDULERS, UnknownNameError
+from .sparsity._config import attach_section as attach_sparsity
+from .sparsity._config import dry_run as sparsity_dry_run
 
 __all__ = [
     "ConfigError",
@@ -117,8 +119,8 @@ __all__ = [
 RESERVED_KEYS = ("name", "description", "train")
 """Top-level keys read by the demo (``optimkit demo``) and ignored by :func:`load`."""
 
-VALID_KEYS = ("optimizer", "scheduler") + RESERVED_KEYS
-"""Every top-level key a config may have."""
+VALID_KEYS = ("optimizer", "scheduler") + RESERVED_KEYS + ("sparsity",)
+"""Every top-level key a config may have (``sparsity``: :mod:`optimkit.sparsity`'s mapping)."""
 
 _PLOT_KEYS = ("lr", "weight_decay", "momentum", "betas[0]")
 
@@ -569,7 +571,7 @@ def load(
         >>> load({"optimizer": {"name": "SGD", "lr": 0.1}, "schedule": None}, model.parameters())
         Traceback (most recent call last):
         ...
-        optimkit.config.ConfigError: unknown top-level key 'schedule'; valid keys: optimizer, scheduler, name, description, train (did you mean 'scheduler'?)
+        optimkit.config.ConfigError: unknown top-level key 'schedule'; valid keys: optimizer, scheduler, name, description, train, sparsity (did you mean 'scheduler'?)
     """
     data, src = _read(source)
     # A list of its own: the parameters are looked at before the optimizer takes them.
@@ -608,6 +610,8 @@ def _build(data: Mapping[str, Any], params: Any) -> tuple[torch.optim.Optimizer,
         raise _pinpoint(exc, data) from None
     except (ValueError, TypeError, KeyError) as exc:  # KeyError: torch's, resuming without initial_lr
         raise _pinpoint(ConfigError(_message(exc), path=("scheduler",)), data) from exc
+    if data.get("sparsity") is not None:  # masks, stepped after every optimizer.step(): optimkit.sparsity
+        attach_sparsity(optimizer, data["sparsity"])
     return optimizer, scheduler if scheduler is not None else own
 
 
@@ -654,7 +658,8 @@ def _further_errors(data: Mapping[str, Any], params: Any, first: ConfigError) ->
         # Parameter groups are dicts that the optimizer fills in: every try gets copies.
         fresh = [dict(p) if isinstance(p, Mapping) else p for p in params]
         try:
-            _build(trial, fresh)
+            with sparsity_dry_run():  # the tensors are the caller's: a sparsity section is checked, not applied
+                _build(trial, fresh)
         except ConfigError as exc:
             if any(d[: len(exc.path)] == exc.path for d in dropped):
                 break

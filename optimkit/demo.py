@@ -221,6 +221,15 @@ def _is_plateau(scheduler: Any) -> bool:
     return type(scheduler).__name__ == "ReduceLROnPlateau"
 
 
+def _set_mode(optimizer: torch.optim.Optimizer, *, train: bool) -> None:
+    """Put a schedule-free optimizer (one with ``train()`` and ``eval()``) in training or
+    evaluation mode, so the parameters hold the point gradients are taken at or the average that
+    is evaluated (see :mod:`optimkit.optim.schedule_free`); other optimizers have no modes."""
+    switch = getattr(optimizer, "train" if train else "eval", None)
+    if callable(switch) and callable(getattr(optimizer, "eval" if train else "train", None)):
+        switch()
+
+
 def _evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of ``model`` on ``x``, ``y``."""
     model.eval()
@@ -247,7 +256,10 @@ def train(
     """Train the demo MLP with the optimizer and scheduler(s) made by ``build(params)``.
 
     Every scheduler is stepped after every optimizer step (a ``ReduceLROnPlateau`` once per epoch
-    with the epoch's mean loss).
+    with the epoch's mean loss). An optimizer with ``train()`` and ``eval()`` (schedule-free) is
+    switched as the model is: to training mode before training, to evaluation mode for the final
+    evaluation, and back to training mode after it; the learning rate recorded for it is the
+    group's ``scheduled_lr`` (its built-in warmup) where it has one.
 
     Args:
         name: the configuration's name (progress bar and result).
@@ -273,6 +285,7 @@ def train(
     generator = torch.Generator().manual_seed(seed)
     steps = settings.epochs * data.steps_per_epoch(settings.batch_size)
     start = time.perf_counter()
+    _set_mode(optimizer, train=True)
     with tqdm(total=steps, desc=f"{name:<24.24}", unit="step", disable=not progress, leave=True, dynamic_ncols=True) as bar:
         for _ in range(settings.epochs):
             epoch_losses = []
@@ -282,6 +295,8 @@ def train(
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
+                # A built-in warmup (schedule-free) leaves lr at the peak: record the rate used.
+                lr = float(optimizer.param_groups[0].get("scheduled_lr", lr))
                 for sched in schedulers:
                     if _is_plateau(sched):
                         continue
@@ -305,8 +320,10 @@ def train(
             for sched in schedulers:
                 if _is_plateau(sched):
                     sched.step(sum(epoch_losses) / len(epoch_losses))
+    _set_mode(optimizer, train=False)  # evaluate the averaged weights (x), not y
     result.train_loss, _ = _evaluate(model, data.x_train, data.y_train)
     _, result.test_accuracy = _evaluate(model, data.x_test, data.y_test)
+    _set_mode(optimizer, train=True)
     result.seconds = time.perf_counter() - start
     return result
 

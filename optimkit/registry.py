@@ -1,10 +1,11 @@
 """One registry per kind, declared next to the code it describes.
 
-Every optimizer class carries ``@register_optimizer(...)`` and every scheduler class
-``@register_scheduler(...)``; the factories, the command line, the documentation tables and the
+Every optimizer class carries ``@register_optimizer(...)``, every scheduler class
+``@register_scheduler(...)`` and every sparsity algorithm (:mod:`optimkit.sparsity`)
+``@register_sparsity(...)``; the factories, the command line, the documentation tables and the
 test database all read these registries instead of keeping lists of their own.
 
-Both kinds are instances of one generic :class:`Registry`: names are unique within a
+Every kind is an instance of one generic :class:`Registry`: names are unique within a
 *namespace* (``"optim"``, torch's API, and ``"cerebras"``, Cerebras' API, so ``"adamw"`` can name
 a class in both), may have aliases, and are looked up by one resolver (:meth:`Registry.resolve`)
 that every front end shares: case-insensitive, optional ``namespace:`` prefix, optional name
@@ -47,6 +48,12 @@ __all__ = [
     "list_schedulers",
     "get_scheduler",
     "scheduler_specs",
+    "SparsitySpec",
+    "SPARSITY",
+    "SPARSITY_NAMESPACES",
+    "register_sparsity",
+    "list_sparsity",
+    "sparsity_specs",
     "spec_for",
 ]
 
@@ -116,6 +123,11 @@ class OptimizerSpec(Spec):
 @dataclass(frozen=True)
 class SchedulerSpec(Spec):
     """A scheduler class (torch's ``lr_scheduler`` names, or Cerebras' schedulers)."""
+
+
+@dataclass(frozen=True)
+class SparsitySpec(Spec):
+    """A sparsity algorithm of :mod:`optimkit.sparsity` (its one namespace is ``"sparsity"``)."""
 
 
 S = TypeVar("S", bound=Spec)
@@ -300,6 +312,10 @@ SCHEDULERS: Registry[SchedulerSpec] = Registry(
         "cerebras": ("optimkit.cerebras.optim.lr_scheduler",),
     },
 )
+# Sparsity algorithms have no torch or Cerebras facade of their own: one namespace, looked up
+# with ``SPARSITY.resolve(name, SPARSITY_NAMESPACES)``.
+SPARSITY_NAMESPACES: tuple[str, ...] = ("sparsity",)
+SPARSITY: Registry[SparsitySpec] = Registry("sparsity algorithm", {"sparsity": ("optimkit.sparsity",)})
 
 
 # ------------------------------------------------------------------------------------ optimizers
@@ -422,3 +438,32 @@ def get_scheduler(name: str, namespace: str = "optim") -> SchedulerSpec:
         UnknownNameError: a :class:`KeyError` naming the closest registered names.
     """
     return SCHEDULERS.get(name, namespace)
+
+
+# ----------------------------------------------------------------------------- sparsity algorithms
+def register_sparsity(name: str, *, description: str, aliases: Sequence[str] = ()) -> Callable[[_T], _T]:
+    """Class decorator that records a sparsity algorithm of :mod:`optimkit.sparsity` under ``name``.
+
+    Raises:
+        ValueError: when ``name`` or an alias is already taken by another class.
+    """
+    return SPARSITY.decorator(
+        lambda cls: SparsitySpec(name=name.lower(), cls=cls, description=description, namespace="sparsity",
+                                 aliases=tuple(a.lower() for a in aliases))
+    )
+
+
+def sparsity_specs() -> list[SparsitySpec]:
+    """Every registered sparsity algorithm, sorted by name."""
+    return SPARSITY.specs("sparsity")
+
+
+def list_sparsity(pattern: str = "*") -> list[str]:
+    """Registered sparsity algorithm names matching a shell-style ``pattern`` (case-insensitive).
+
+    Example:
+        >>> from optimkit.registry import list_sparsity
+        >>> list_sparsity()
+        ['gmp', 'rigl', 'set', 'static']
+    """
+    return SPARSITY.names(pattern, "sparsity")

@@ -196,7 +196,8 @@ def test_more_arguments_at_fault(args: list[str], expected: str, capsys: pytest.
 
 def test_the_examples_path_of_the_readme_is_the_package_data() -> None:
     shipped = sorted(p.name for p in (ROOT / "optimkit" / "examples").glob("*.yaml"))
-    assert shipped == ["adamw_warmup_cosine.yaml", "lamb_cosine_decay.yaml", "sgd_onecycle.yaml"]
+    assert shipped == ["adamw_gmp_sparse.yaml", "adamw_schedulefree.yaml", "adamw_warmup_cosine.yaml",
+                       "lamb_cosine_decay.yaml", "sgd_onecycle.yaml"]
     for name in shipped:  # examples/ of the checkout is the same files (README's commands use it)
         assert (ROOT / "examples" / name).read_bytes() == (ROOT / "optimkit" / "examples" / name).read_bytes()
 

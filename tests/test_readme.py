@@ -1,6 +1,6 @@
-"""The README's "Use with ..." examples run as written: each Python block of that section is saved
-to a file and run by a fresh interpreter in an empty folder (the way a reader pastes it), and
-must exit cleanly."""
+"""The README's "Use with ..." and "Beyond torch.optim" examples run as written: each Python block of
+those sections is saved to a file and run by a fresh interpreter in an empty folder (the way a
+reader pastes it), and must exit cleanly."""
 
 from __future__ import annotations
 
@@ -13,28 +13,29 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTION = "## Use with"
+SECTIONS = ("## Use with", "## Beyond torch.optim")
 
 
 def _examples() -> dict[str, str]:
-    """The Python blocks of the README's "Use with ..." section, by the heading above each."""
+    """The Python blocks of the README's sections above, by the heading above each."""
     text = (ROOT / "README.md").read_text()
-    start = text.index(SECTION)
-    end = text.find("\n## ", start + len(SECTION))
-    section = text[start:end if end != -1 else None]
     examples: dict[str, str] = {}
-    heading = "use-with"
-    for block in re.finditer(r"^### ([^\n]+)$|^```python\n(.*?)^```", section, re.M | re.S):
-        if block.group(1):
-            heading = re.sub(r"[^a-z0-9]+", "-", block.group(1).lower()).strip("-")
-        else:
-            key = heading if heading not in examples else f"{heading}-{len(examples)}"
-            examples[key] = block.group(2)
+    for title in SECTIONS:
+        start = text.index(title)
+        end = text.find("\n## ", start + len(title))
+        section = text[start:end if end != -1 else None]
+        heading = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+        for block in re.finditer(r"^### ([^\n]+)$|^```python\n(.*?)^```", section, re.M | re.S):
+            if block.group(1):
+                heading = re.sub(r"[^a-z0-9]+", "-", block.group(1).lower()).strip("-")
+            else:
+                key = heading if heading not in examples else f"{heading}-{len(examples)}"
+                examples[key] = block.group(2)
     return examples
 
 
-def test_the_section_has_examples() -> None:
-    assert len(_examples()) >= 6
+def test_the_sections_have_examples() -> None:
+    assert len(_examples()) >= 9
 
 
 @pytest.mark.parametrize("name", list(_examples()))

@@ -19,16 +19,18 @@ from .lamb import Lamb
 from .lbfgs import LBFGS
 from .lion import Lion
 from .muon import Muon
+from ._lean import convert_state, state_bytes
 from ._nonfinite import NonFiniteGuard, nonfinite_grads, skip_nonfinite
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .radam import RAdam
 from .rmsprop import RMSprop
 from .rprop import Rprop
+from .schedule_free import AdamWScheduleFree, SGDScheduleFree
 from .sgd import SGD
 from .sparse_adam import SparseAdam
 
 from . import lr_scheduler
 from . import swa_utils
 
-__all__ = ["ASGD", "AdaBelief", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "Lamb", "Lion", "Muon", "NAdam", "NonFiniteGuard", "Optimizer", "RAdam", "RMSprop", "Rprop", "SGD", "SparseAdam", "lr_scheduler", "nonfinite_grads", "skip_nonfinite", "swa_utils"]
+__all__ = ["ASGD", "AdaBelief", "Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "AdamWScheduleFree", "Adamax", "LBFGS", "Lamb", "Lion", "Muon", "NAdam", "NonFiniteGuard", "Optimizer", "RAdam", "RMSprop", "Rprop", "SGD", "SGDScheduleFree", "SparseAdam", "convert_state", "lr_scheduler", "nonfinite_grads", "skip_nonfinite", "state_bytes", "swa_utils"]

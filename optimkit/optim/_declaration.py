@@ -157,6 +157,24 @@ def constructor_flags(init: Callable[..., None]) -> tuple[str, ...]:
     )
 
 
+@functools.cache
+def strict_flags(init: Callable[..., None]) -> tuple[str, ...]:
+    """The flags of ``init`` that have no ``None`` setting (``amsgrad``, ``maximize``): those a fused
+    kernel takes as bools."""
+    options = constructor_options(init)
+    return tuple(name for name in constructor_flags(init) if options[name] is not None)
+
+
+@functools.cache
+def number_options(init: Callable[..., None]) -> tuple[str, ...]:
+    """The options of ``init`` whose default is a number (``lr``, ``momentum``, ``eps``): those a
+    fused kernel takes as numbers (or, for some, as a tensor)."""
+    return tuple(
+        name for name, default in constructor_options(init).items()
+        if isinstance(default, (int, float)) and not isinstance(default, bool)
+    )
+
+
 def old_checkpoint_fills(cls: type, init: Callable[..., None]) -> dict[str, Any]:
     """The group options an old checkpoint may lack, with the value ``__setstate__`` fills in:
     the flags of ``init`` with their defaults, adjusted by the class's ``_old_checkpoint_fills``."""

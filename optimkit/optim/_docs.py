@@ -49,6 +49,18 @@ SHARED_ARGS: dict[str, str] = {
         "so that schedulers cause no recompilation. The first step compiles (seconds). Cannot be "
         "combined with ``foreach`` or ``differentiable`` (default: None)."
     ),
+    "state_dtype": (
+        "state_dtype (torch.dtype or str, optional): optimkit only: keep the moments compact, "
+        "``torch.bfloat16`` (2 bytes per entry) or ``\"int8\"`` (8-bit block-wise codes, 1 byte per entry "
+        "plus a float32 scale per 256), expanded a piece at a time around the update; ``None`` or "
+        "``torch.float32``: full precision. Not with ``foreach``, ``fused``, ``capturable`` or "
+        "``differentiable`` (default: None)."
+    ),
+    "stochastic_rounding": (
+        "stochastic_rounding (bool, optional): optimkit only: update bfloat16 parameters in float32 "
+        "and round the result to bfloat16 at random, up or down in proportion to the distance "
+        "(unbiased), so that updates below half a bfloat16 unit are not lost (default: None)."
+    ),
 }
 
 

@@ -84,6 +84,8 @@ class Adam(Optimizer):
     _rule = staticmethod(adam_rule)
     _torch_defaults_order = ("maximize", "foreach")
     _sparse_message = "Adam does not support sparse gradients, please consider SparseAdam instead"
+    _own_options = ("state_dtype", "stochastic_rounding")
+    _lean_states = {"exp_avg": True, "exp_avg_sq": False, "max_exp_avg_sq": False}
 
     def __init__(
         self,
@@ -100,6 +102,8 @@ class Adam(Optimizer):
         differentiable: bool = False,
         fused: bool | None = None,
         decoupled_weight_decay: bool = False,
+        state_dtype: torch.dtype | str | None = None,
+        stochastic_rounding: bool | None = None,
     ) -> None:
         v.tensor_hyperparameter("lr", lr, foreach=foreach, capturable=capturable)
         v.validate(_RULES, locals())
@@ -112,6 +116,9 @@ class Adam(Optimizer):
             v.tensor_hyperparameter(f"betas[{index}]", betas[index], foreach=foreach, capturable=capturable)
         # torch keeps 1-element betas as 0-dim tensors.
         betas = (squeezed(betas[0]), squeezed(betas[1]))
+        # optimkit's own options after torch's checks, so torch's errors come first.
+        state_dtype = v.check_lean_options(state_dtype, stochastic_rounding, foreach=foreach, fused=fused,
+                                           differentiable=differentiable, capturable=capturable)
         super().__init__(params, Adam._defaults_from_signature(locals()))
         if fused:
             v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)

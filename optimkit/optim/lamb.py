@@ -86,6 +86,8 @@ _RULES = (v.LR, v.EPS, *v.BETAS, v.WEIGHT_DECAY)
 )
 class Lamb(Optimizer):
     _rule = staticmethod(lamb_rule)
+    _own_options = ("state_dtype", "stochastic_rounding")
+    _lean_states = {"exp_avg": True, "exp_avg_sq": False}
 
     def __init__(
         self,
@@ -99,8 +101,13 @@ class Lamb(Optimizer):
         foreach: bool | None = None,
         maximize: bool = False,
         differentiable: bool = False,
+        state_dtype: torch.dtype | str | None = None,
+        stochastic_rounding: bool | None = None,
     ) -> None:
         v.validate(_RULES, locals())
+        # optimkit's own options after torch's checks, so torch's errors come first.
+        state_dtype = v.check_lean_options(state_dtype, stochastic_rounding, foreach=foreach,
+                                           differentiable=differentiable)
         super().__init__(params, Lamb._defaults_from_signature(locals()))
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:

@@ -49,9 +49,10 @@ _RULES = (v.LR, *v.BETAS, v.WEIGHT_DECAY)
 )
 class Lion(Optimizer):
     # `fused=True` runs the rule compiled (torch has no kernel for this algorithm).
-    _own_options = ("fused",)
+    _own_options = ("fused", "state_dtype", "stochastic_rounding")
     _elementwise = True
     _rule = staticmethod(lion_rule)
+    _lean_states = {"exp_avg": True}
 
     def __init__(
         self,
@@ -64,8 +65,13 @@ class Lion(Optimizer):
         foreach: bool | None = None,
         differentiable: bool = False,
         fused: bool | None = None,
+        state_dtype: torch.dtype | str | None = None,
+        stochastic_rounding: bool | None = None,
     ) -> None:
         v.validate(_RULES, locals())
+        # optimkit's own options after torch's checks, so torch's errors come first.
+        state_dtype = v.check_lean_options(state_dtype, stochastic_rounding, foreach=foreach, fused=fused,
+                                           differentiable=differentiable)
         super().__init__(params, Lion._defaults_from_signature(locals()))
         v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
 

@@ -27,7 +27,7 @@ import torch.optim.optimizer as _torch_optimizer_module
 from torch import Tensor
 from torch.utils.hooks import RemovableHandle
 
-from ._declaration import group_options, ordered_options, rule_signature
+from ._declaration import group_options, number_options, ordered_options, rule_signature, strict_flags
 from ._executor import (
     check_fused_device,
     default_foreach,
@@ -38,6 +38,7 @@ from ._executor import (
     squeezed,
 )
 from ._flat import FlatStates, flattening_generation
+from ._lean import compact_state, lean_update, restore_compact
 
 __all__ = [
     "Optimizer",
@@ -131,6 +132,10 @@ def scalar_step_tensor(p: Tensor, *, on_device: bool, fused: bool = False) -> Te
     if on_device:
         return torch.zeros((), dtype=dtype, device=p.device)
     return torch.tensor(0.0, dtype=dtype, device="cpu")
+
+
+# What torch's fused kernels take for a numeric option.
+_KERNEL_NUMBERS = (int, float, Tensor, torch.nn.Parameter)
 
 
 def _has_state(state: dict[str, Any] | None) -> bool:
@@ -272,6 +277,9 @@ class Optimizer(torch.optim.Optimizer):
     _own_options: ClassVar[tuple[str, ...]] = ()
     # The error for a sparse gradient, where torch words it otherwise than the default.
     _sparse_message: ClassVar[str | None] = None
+    # The states that ``state_dtype`` may keep compact (see `_lean`), each with whether it takes
+    # negative values (a first moment) or not (a second moment).
+    _lean_states: ClassVar[dict[str, bool]] = {}
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any], *, enable_global_step: bool = False) -> None:
         super().__init__(params, defaults)
@@ -359,7 +367,7 @@ class Optimizer(torch.optim.Optimizer):
             return
         if group.get("fused"):
             check_fused_device(p)
-        fresh = self._init_state(group, p)
+        fresh = compact_state(self, group, self._init_state(group, p))
         if self.enable_global_step and not (state and GLOBAL_STEP_KEY in state):
             fresh.setdefault(GLOBAL_STEP_KEY, torch.zeros((), dtype=torch.float32, device=p.device))
         if fresh:
@@ -417,6 +425,14 @@ class Optimizer(torch.optim.Optimizer):
             return False
         if group.get("differentiable") or group.get("capturable"):
             return False
+        init = type(self).__init__
+        if any(type(group.get(flag, False)) is not bool for flag in strict_flags(init)) or any(
+            type(group.get(name, 0.0)) not in _KERNEL_NUMBERS for name in number_options(init)
+        ):
+            # torch's for-loop takes any truthy value for a flag (amsgrad=0), and any value for
+            # an option its step does not read (SGD's dampening=None without momentum); its fused
+            # kernel raises TypeError for them: keep torch's default there.
+            return False
         if grads is None:
             grads = [p.grad for p in params]  # type: ignore[misc]
         return fused_by_default(params, grads, lr=group.get("lr"))
@@ -426,6 +442,9 @@ class Optimizer(torch.optim.Optimizer):
         lies back to back in a flat buffer (:func:`~optimkit.flatten_parameters`) as one tensor,
         the others as they are."""
         if not params:
+            return
+        if group.get("state_dtype") is not None or group.get("stochastic_rounding"):
+            lean_update(self, group, params)  # compact state: expanded a piece at a time
             return
         per_param = self._per_param_lists(group, params)
         grads: list[Tensor] = [p.grad for p in params]  # type: ignore[misc]
@@ -629,6 +648,7 @@ class Optimizer(torch.optim.Optimizer):
         defaults = dict(self.defaults)
         try:
             super().load_state_dict(state_dict)
+            restore_compact(self, state_dict)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(attributes)
@@ -825,6 +845,6 @@ class Optimizer(torch.optim.Optimizer):
         device so nothing is allocated; ``None`` when the class cannot say (nothing to check)."""
         probe = torch.empty_like(p, device="meta")
         try:
-            return self._init_state({**group, "fused": False, "capturable": False}, probe)
+            return compact_state(self, group, self._init_state({**group, "fused": False, "capturable": False}, probe))
         except Exception:
             return None

@@ -75,6 +75,8 @@ class SGD(Optimizer):
     _rule = staticmethod(sgd_rule)
     # torch's __setstate__ fills `fused` with False, not with the signature's None.
     _old_checkpoint_fills = {"fused": False}
+    _own_options = ("state_dtype", "stochastic_rounding")
+    _lean_states = {"momentum_buffer": True}
 
     def __init__(
         self,
@@ -89,10 +91,15 @@ class SGD(Optimizer):
         foreach: bool | None = None,
         differentiable: bool = False,
         fused: bool | None = None,
+        state_dtype: torch.dtype | str | None = None,
+        stochastic_rounding: bool | None = None,
     ) -> None:
         v.validate(_RULES, locals())
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        # optimkit's own options after torch's checks, so torch's errors come first.
+        state_dtype = v.check_lean_options(state_dtype, stochastic_rounding, foreach=foreach, fused=fused,
+                                           differentiable=differentiable)
         super().__init__(params, SGD._defaults_from_signature(locals()))
         if fused:
             self._step_supports_amp_scaling = True

@@ -331,13 +331,6 @@ def _sgd_comparison_form(spec: Any, kwargs: dict[str, Any]) -> bool:
     return False
 
 
-def _fused_kernel_types(error: BaseException) -> bool:
-    """A torch-accepted flag of the wrong type (``amsgrad=0``, ``maximize=None``) reaching the
-    fused CPU kernel that optimkit runs by default (optimizer.py ``_runs_fused``)."""
-    return isinstance(error, TypeError) and "received an invalid combination of arguments" in str(error) \
-        and "_fused_" in str(error)
-
-
 def _rprop_step_sizes(spec: Any, kwargs: dict[str, Any], error: BaseException) -> bool:
     """Rprop indexes ``step_sizes`` where torch unpacks it (rprop.py): an IndexError (or another
     error) at the step where torch raises ValueError / TypeError."""
@@ -386,7 +379,12 @@ def _torch_convention(error: BaseException) -> bool:
     return False
 
 
-def _off(value: Any) -> bool:
+def _off(value: Any, name: str = "") -> bool:
+    """Whether an option of optimkit's own is given its "off" setting (then torch must behave
+    alike without it): a falsy value; for ``state_dtype`` only ``None`` (or full precision,
+    ``torch.float32``), any other value names a format or is refused."""
+    if name == "state_dtype":
+        return value is None or value is torch.float32
     try:
         return not value
     except Exception:  # noqa: BLE001 - a tensor without one truth value
@@ -421,7 +419,7 @@ def check_optimizer_constructor(ns: str, spec: Any, kwargs: dict[str, Any]) -> N
     torch_semantics = torch_cls is not None
     # optimkit's own options (``fused`` where torch has none) left out for torch when they are off.
     torch_kwargs = {k: v for k, v in kwargs.items() if torch_semantics and _accepts(torch_cls, [k])}
-    compare = torch_semantics and all(_off(v) for k, v in kwargs.items() if k not in torch_kwargs)
+    compare = torch_semantics and all(_off(v, k) for k, v in kwargs.items() if k not in torch_kwargs)
     theirs: Any = None
     tparams: list[torch.nn.Parameter] = []
     if compare:
@@ -440,7 +438,7 @@ def check_optimizer_constructor(ns: str, spec: Any, kwargs: dict[str, Any]) -> N
     stepped, error = _attempt(lambda: _steps(spec.name, ours, params))
     if stepped:
         return
-    pending = _fused_kernel_types(error) or _rprop_step_sizes(spec, kwargs, error) or _overflow(error) or \
+    pending = _rprop_step_sizes(spec, kwargs, error) or _overflow(error) or \
         _lbfgs_tensor_counts(spec, kwargs)
     if compare and isinstance(theirs, torch.optim.Optimizer):
         torch_stepped, torch_error = _attempt(lambda: _steps(spec.name, theirs, tparams))
@@ -1259,12 +1257,14 @@ def test_pending_sgd_comparison_form() -> None:
     ok.SGD(_params("sgd"), lr=NAN)  # torch accepts it
 
 
-@pytest.mark.xfail(strict=True, reason="optimizer.py _runs_fused sends torch-accepted non-bool flags to the fused "
-                                       "CPU kernel, which raises TypeError (torch's for-loop steps)")
-def test_pending_fused_kernel_flag_types() -> None:
-    params = _params("adam")
-    opt = ok.Adam(params, amsgrad=0)
+def test_fixed_fused_kernel_flag_types() -> None:
+    """A torch-accepted non-bool flag keeps torch's default (the for-loop), not the fused kernel,
+    which raises TypeError for it: the same numbers as torch.optim."""
+    params, theirs = _params("adam"), _params("adam")
+    opt, reference = ok.Adam(params, amsgrad=0), torch.optim.Adam(theirs, amsgrad=0)
     _steps("adam", opt, params)
+    _steps("adam", reference, theirs)
+    assert all(torch.equal(a, b) for a, b in zip(params, theirs))
 
 
 def test_fixed_differentiable_not_bool() -> None:

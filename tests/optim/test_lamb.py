@@ -126,7 +126,8 @@ def test_signature_is_cerebras_plus_keyword_only_flags() -> None:
     assert positional == [("self", inspect.Parameter.empty), ("params", inspect.Parameter.empty), ("lr", 1e-3),
                           ("betas", (0.9, 0.999)), ("eps", 1e-6), ("weight_decay", 0), ("adam", False)]
     keyword_only = {n: p.default for n, p in parameters.items() if p.kind == p.KEYWORD_ONLY}
-    assert keyword_only == {"foreach": None, "maximize": False, "differentiable": False}
+    assert keyword_only == {"foreach": None, "maximize": False, "differentiable": False, "state_dtype": None,
+                            "stochastic_rounding": None}
 
 
 def test_sparse_gradients_are_rejected() -> None:

@@ -88,4 +88,5 @@ def test_signature() -> None:
     assert positional == [("self", inspect.Parameter.empty), ("params", inspect.Parameter.empty), ("lr", 1e-4),
                           ("betas", (0.9, 0.99)), ("weight_decay", 0.0), ("maximize", False)]
     keyword_only = {n: p.default for n, p in parameters.items() if p.kind == p.KEYWORD_ONLY}
-    assert keyword_only == {"foreach": None, "differentiable": False, "fused": None}
+    assert keyword_only == {"foreach": None, "differentiable": False, "fused": None, "state_dtype": None,
+                            "stochastic_rounding": None}

@@ -48,12 +48,15 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+import torch
 
 from optimkit.optim import Optimizer as _OptimkitOptimizer
 from optimkit.optim._declaration import capabilities
@@ -121,6 +124,34 @@ def _parent_parameters(parent: type[_OptimkitOptimizer]) -> dict[str, inspect.Pa
         hints = {}
     parameters = list(inspect.signature(init).parameters.values())[1:]
     return {p.name: p.replace(annotation=hints.get(p.name, p.annotation)) for p in parameters}
+
+
+@contextlib.contextmanager
+def _naming_overflow(name: str, values: Mapping[str, Any], groups: Callable[[], list[dict[str, Any]]]) -> Iterator[None]:
+    """A value the state is created from (Adagrad's initial_accumulator_value) beyond the range
+    of the parameters' dtype makes torch raise RuntimeError: raise a ValueError naming it
+    instead, as the other argument checks of the Cerebras classes do."""
+    try:
+        yield
+    except RuntimeError as error:
+        if "without overflow" not in str(error):
+            raise
+        try:
+            culprits = _overflowing(values, groups())
+        except Exception:  # noqa: BLE001 - no parameter groups yet: name none
+            culprits = ""
+        raise ValueError(f"{name}: {culprits or 'an argument'} does not fit the parameters' dtype ({error})") from None
+
+
+def _overflowing(values: Mapping[str, Any], groups: list[dict[str, Any]]) -> str:
+    """The arguments among ``values`` whose number exceeds the largest value of some parameter's
+    floating-point dtype, as ``name=value`` text."""
+    largest = min((torch.finfo(p.dtype).max for group in groups for p in group["params"] if p.is_floating_point()),
+                  default=float("inf"))
+    return ", ".join(
+        f"{name}={value!r}" for name, value in values.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > largest
+    )
 
 
 def _signature(row: Facade) -> inspect.Signature:
@@ -270,7 +301,8 @@ def build_facade(row: Facade, module: str) -> type[_OptimkitOptimizer]:
         del values["self"]
         chosen = {name: values.pop(name) for name in options}
         # By keyword and by the parent's names: the parent's order need not be Cerebras'.
-        parent.__init__(self, **{_source(row, name): value for name, value in values.items()})
+        with _naming_overflow(row.name, values, lambda: self.param_groups):
+            parent.__init__(self, **{_source(row, name): value for name, value in values.items()})
         for name, value in chosen.items():
             # A group option like the parent's own, so that a parameter group may override it.
             self.defaults[name] = value
@@ -278,7 +310,8 @@ def build_facade(row: Facade, module: str) -> type[_OptimkitOptimizer]:
                 group.setdefault(name, value)
         if row.global_step:
             self.enable_global_step = True
-        initialize_state(self)
+        with _naming_overflow(row.name, values, lambda: self.param_groups):
+            initialize_state(self)
 
     __init__.__signature__ = signature  # type: ignore[attr-defined]
     # Resolved types, for typing.get_type_hints (the config binder coerces values by them).

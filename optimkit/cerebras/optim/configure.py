@@ -14,8 +14,9 @@ from typing import Any
 import torch
 
 from optimkit._binder import ArgumentError, ConfigError, bind
+from optimkit.optim._lean import convert_state, lean_state_dtype
 from optimkit.optim._validation import argument_problems
-from optimkit.registry import OPTIMIZERS
+from optimkit.registry import OPTIMIZERS, UnknownNameError
 
 __all__ = ["LEGACY_KEYS", "configure_optimizer", "optimizer_class"]
 
@@ -41,7 +42,9 @@ SCHEDULABLE = ("lr", "weight_decay")
 
 
 def optimizer_class(optimizer_type: str) -> type[torch.optim.Optimizer]:
-    """The Cerebras optimizer class named ``optimizer_type``, case-insensitively.
+    """The Cerebras optimizer class named ``optimizer_type``, case-insensitively; for a name
+    Cerebras does not have, optimkit's own algorithm of that name (one without a
+    ``torch.optim`` counterpart, such as ``AdamWScheduleFree``).
 
     Raises:
         ValueError: for an unknown name, suggesting the closest names and listing all of them.
@@ -52,6 +55,8 @@ def optimizer_class(optimizer_type: str) -> type[torch.optim.Optimizer]:
         >>> from optimkit.cerebras.optim.configure import optimizer_class
         >>> optimizer_class("ADAMW").__module__
         'optimkit.cerebras.optim.optimizers'
+        >>> optimizer_class("AdamWScheduleFree").__module__
+        'optimkit.optim.schedule_free'
         >>> optimizer_class(3)
         Traceback (most recent call last):
         ...
@@ -63,7 +68,15 @@ def optimizer_class(optimizer_type: str) -> type[torch.optim.Optimizer]:
             f"{optimizer_type!r}",
             path=("optimizer_type",),
         )
-    return OPTIMIZERS.resolve(optimizer_type, ["cerebras"], what="optimizer_type").cls
+    try:
+        return OPTIMIZERS.resolve(optimizer_type, ["cerebras"], what="optimizer_type").cls
+    except UnknownNameError as unknown:
+        # An algorithm Cerebras does not ship (AdamWScheduleFree): optimkit's own class, which has
+        # one signature only. torch's algorithms stay Cerebras' (with Cerebras' defaults) or unknown.
+        try:
+            return OPTIMIZERS.resolve(optimizer_type, ["optim"], where=lambda spec: spec.torch_name is None).cls
+        except UnknownNameError:
+            raise unknown from None
 
 
 def _is_schedule(value: Any) -> bool:
@@ -125,6 +138,10 @@ def configure_optimizer(
     if clash:
         raise ConfigError(f"{cls.__name__}: {', '.join(clash)} given both inside and outside optim_params",
                           path=("optim_params", clash[0]))
+    # optimkit's compact state (docs/memory_lean_state.md): not an argument of Cerebras' signature,
+    # so taken here and applied to the state the class creates at once.
+    nested = dict(nested)  # (the caller's config stays as it was)
+    state_dtype = _lean_option(cls, kwargs, nested)
     try:
         arguments = bind(cls, {**kwargs, **nested}, skip=("params",), aliases=ALIASES, legacy=LEGACY_KEYS)
     except ConfigError as exc:
@@ -137,7 +154,28 @@ def configure_optimizer(
             default = parameters[name].default
             arguments[name] = 0.0 if default is inspect.Parameter.empty or default is None else default
     _check_types(cls, arguments, kwargs, nested)
-    return cls(params, **arguments)
+    optimizer = cls(params, **arguments)
+    if state_dtype is not None:
+        convert_state(optimizer, state_dtype)
+    return optimizer
+
+
+def _lean_option(cls: type, kwargs: dict[str, Any], nested: dict[str, Any]) -> Any:
+    """The ``state_dtype`` key of a config (taken out of the arguments), checked: a ConfigError at
+    the key for a class that keeps no compact state or a value that names no format."""
+    where = "optim_params" if "state_dtype" in nested else None
+    source = nested if where else kwargs
+    if "state_dtype" not in source:
+        return None
+    value = source.pop("state_dtype")
+    path: tuple[str, ...] = (where, "state_dtype") if where else ("state_dtype",)
+    if not getattr(cls, "_lean_states", None):
+        raise ConfigError(f"{cls.__name__}: state_dtype: {cls.__name__} keeps no moments to compact "
+                          "(Adam, AdamW, SGD, Lion and Lamb do)", path=path)
+    try:
+        return lean_state_dtype(value)
+    except ValueError as exc:
+        raise ConfigError(f"{cls.__name__}: {exc}", path=path) from None
 
 
 def _check_types(cls: type, arguments: dict[str, Any], kwargs: Mapping[str, Any], nested: Mapping[str, Any]) -> None:
