@@ -77,3 +77,76 @@ def test_variants_are_data() -> None:
                           ["optimkit-default", "torch-fused", "torch-default"])
     assert set(row["variants"]) == {"optimkit-default"} and row["skipped"] == {}
     assert row["variants"]["optimkit-default"]["vs_torch_default"] is None
+
+
+STATE_MEMORY = SCRIPT.parent / "state_memory.py"
+
+
+def _load_state_memory():
+    spec = importlib.util.spec_from_file_location("optimkit_state_memory", STATE_MEMORY)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["optimkit_state_memory"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_state_memory_smoke(tmp_path: Path, capsys, monkeypatch) -> None:
+    """benchmarks/state_memory.py end to end: every asked-for row is either measured or printed
+    with why it did not run. torchao is hidden (its rows compile for tens of seconds), so its row
+    must say "not installed"; bitsandbytes runs when installed. The optimkit rows are skipped
+    only while AdamW has no ``state_dtype``; once it has, they must run."""
+    import inspect
+
+    from optimkit.optim import AdamW
+
+    bench = _load_state_memory()
+    for name in ("torchao", "torchao.optim"):
+        monkeypatch.setitem(sys.modules, name, None)  # import raises ModuleNotFoundError
+    has_bnb = importlib.util.find_spec("bitsandbytes") is not None
+    lean = "state_dtype" in inspect.signature(AdamW).parameters
+    threads = torch.get_num_threads()
+    out = tmp_path / "state.json"
+    bench.main(["--smoke", "--threads", "1", "--rows", "fp32,bf16,int8,bnb-8bit,ao-8bit", "--json", str(out)])
+    assert torch.get_num_threads() == threads  # restored
+    printed = capsys.readouterr().out
+    assert "must-show (issue 15)" in printed and "not installed" in printed
+
+    results = json.loads(out.read_text())
+    assert results["meta"]["scale"] == "smoke" and results["meta"]["seeds"] == [0]
+    rows = results["rows"]
+    assert list(rows) == ["fp32", "bf16", "int8", "bnb-8bit", "ao-8bit"]
+    assert rows["fp32"]["skipped"] is None
+    assert rows["ao-8bit"]["skipped"].startswith("not installed")
+    assert (rows["bnb-8bit"]["skipped"] is None) == has_bnb
+    for key in ("bf16", "int8"):
+        if lean:
+            assert rows[key]["skipped"] is None, rows[key]
+        else:
+            assert "no state_dtype yet" in rows[key]["skipped"]
+    ran = [key for key, row in rows.items() if row["skipped"] is None]
+
+    assert set(results["tasks"]) == {"demo", "cnn"}
+    for task in results["tasks"].values():
+        assert set(task) == set(ran)
+        for key in ran:
+            res = task[key]
+            assert "error" not in res, res
+            assert 0 <= res["mean"] <= 100 and res["std"] == 0.0 and len(res["runs"]) == 1
+            assert res["memory_ratio"] > 0 and res["state_bytes"] == res["runs"][0]["state_bytes_counted"]
+        assert task["fp32"]["diff_pp"] == 0.0
+
+    timing = results["timing"]
+    assert set(timing["rows"]) == set(ran) and timing["numel"] == 2 * (256 * 256 + 256)
+    for key in ran:
+        res = timing["rows"][key]
+        assert res["median_ms"] > 0 and len(res["samples_ms"]) == 2 and res["time_ratio"] > 0
+        assert res["state_bytes"] == res["state_bytes_counted"]
+    # Two float32 moments (and a step counter) per parameter: the 1.0 of every ratio.
+    assert 8.0 <= timing["rows"]["fp32"]["bytes_per_param"] < 8.01
+    if lean:
+        assert 0.49 < timing["rows"]["bf16"]["memory_ratio"] <= 0.51
+        assert timing["rows"]["int8"]["memory_ratio"] <= 0.3
+        assert set(results["checks"]["int8"]["accuracy"]) == {"demo", "cnn"}
+        assert results["checks"]["int8"]["memory"] is True
+    else:
+        assert "the int8 row did not run" in printed

@@ -180,6 +180,29 @@ def _blocks(x: Tensor) -> Tensor:
     return flat.view(-1, BLOCK)
 
 
+# Quantizing looks the nearest code up in a table indexed by the top bits of the float32 entry
+# (exponent and 10 bits of mantissa: buckets 2^-10 wide relative to the value, narrower than any gap
+# between neighbouring codes, so a bucket holds at most one rounding boundary) and settles the one
+# boundary with a comparison: exact nearest-value rounding, about 5x faster than a binary search.
+_BUCKET_SHIFT = 13
+_BUCKETS = (0x3F800000 >> _BUCKET_SHIFT) + 1  # up to the bits of 1.0, the largest normalized entry
+
+
+@functools.cache
+def _lookup(signed: bool, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Per bucket of float32 bits (see above) of a normalized magnitude: the index of the largest
+    table magnitude whose rounding boundary lies below the bucket (uint8), and the one boundary
+    that may lie inside the bucket (float32; inf where none does)."""
+    table = dynamic_map(signed)
+    magnitudes = table[table >= 0]
+    boundaries = (magnitudes[1:] + magnitudes[:-1]) / 2
+    starts = (torch.arange(_BUCKETS + 1, dtype=torch.int32) << _BUCKET_SHIFT).view(torch.float32)
+    below = torch.searchsorted(boundaries, starts)
+    assert int((below[1:] - below[:-1]).max()) <= 1, "a bucket holds two rounding boundaries"
+    inside = torch.cat([boundaries, torch.tensor([float("inf")])])[below[:-1]]
+    return below[:-1].to(torch.uint8).to(device), inside.to(device)
+
+
 def quantize(x: Tensor, signed: bool) -> tuple[Tensor, Tensor]:
     """The 8-bit form of ``x``: uint8 codes shaped like ``x`` and one float32 scale per block.
 
@@ -190,18 +213,26 @@ def quantize(x: Tensor, signed: bool) -> tuple[Tensor, Tensor]:
         >>> scales.tolist(), [round(v, 4) for v in dequantize(codes, scales, signed=True).tolist()]
         ([1.0], [0.4938, -1.0, 0.2547, 0.0])
     """
-    _, midpoints, zero = _tables(signed, x.device)
+    below, inside = _lookup(signed, x.device)
     rows = _blocks(x.float())
-    scales = rows.abs().amax(dim=1)
-    normalized = rows / torch.where(scales > 0, scales, 1.0).unsqueeze(1)
-    # The nearest table value: the number of midpoints below the entry.
-    codes = torch.bucketize(normalized, midpoints)
-    if not signed:
+    magnitude = rows.abs()
+    scales = magnitude.amax(dim=1)
+    # Times the reciprocal: a block's largest entry may come out a unit below 1, whose nearest
+    # code is still 1 (the table's values are far apart there).
+    magnitude = (magnitude * torch.where(scales > 0, scales, 1.0).reciprocal().unsqueeze(1)).view(-1)
+    bucket = (magnitude.view(torch.int32) >> _BUCKET_SHIFT).long().clamp_(max=_BUCKETS - 1)  # (NaN: the last)
+    # The index of the nearest magnitude: one more where the entry lies above its bucket's boundary.
+    index = torch.gather(below, 0, bucket)
+    index += torch.gather(inside, 0, bucket) < magnitude
+    if signed:
+        # Codes count from zero (see _tables): a negative entry's code wraps around below it, to
+        # 255 - index (arithmetic on uint8: torch.where on uint8 is not vectorized, 10x slower).
+        flip = ((rows.view(-1) < 0) & (index > 0)).to(torch.uint8)
+        index += flip * (len(dynamic_map(True)) - 2 * index)
+    else:
         # Never zero for a non-zero entry (see the module docstring): the smallest value instead.
-        codes = torch.where((codes == 0) & (normalized > 0), 1, codes)
-    codes = torch.remainder(codes - zero, len(midpoints) + 1)
-    codes = codes.to(torch.uint8).view(-1)[: x.numel()].view(x.shape)
-    return codes, scales
+        index += (index == 0) & (magnitude > 0)
+    return index[: x.numel()].view(x.shape), scales
 
 
 def dequantize(codes: Tensor, scales: Tensor, signed: bool, dtype: torch.dtype = torch.float32) -> Tensor:

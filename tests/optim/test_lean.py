@@ -103,6 +103,22 @@ def test_round_trip_error_is_at_most_half_a_gap_of_the_table_times_the_block_sca
     assert torch.equal(back[largest].abs(), x[largest].abs())
 
 
+@pytest.mark.parametrize("signed", [True, False])
+def test_codes_are_the_nearest_table_values(signed: bool) -> None:
+    """The bucket lookup of quantize against a plain search of the sorted table: the value read
+    back is the table value nearest to the normalized entry (ties apart, which random data lacks)."""
+    generator = torch.Generator().manual_seed(5)
+    x = torch.randn(BLOCK * 64, generator=generator) * torch.logspace(-9, 0, BLOCK * 64)
+    x = x if signed else x.abs()
+    codes, scales = quantize(x, signed)
+    table = dynamic_map(signed)
+    normalized = x / torch.repeat_interleave(scales, BLOCK)
+    nearest = table[(normalized.unsqueeze(1) - table).abs().argmin(dim=1)]
+    if not signed:
+        nearest = torch.where((nearest == 0) & (normalized > 0), table[1], nearest)
+    assert torch.equal(dequantize(codes, torch.ones_like(scales), signed), nearest)  # the table values chosen
+
+
 def test_table_values_round_trip_exactly_and_code_zero_is_value_zero() -> None:
     for signed in (True, False):
         table = dynamic_map(signed)

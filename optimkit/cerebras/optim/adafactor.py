@@ -52,6 +52,10 @@ class Adafactor(_OptimkitOptimizer):
         relative_step: bool = False,
         warmup_init: bool = False,
     ) -> None:
+        for flag, value in (("relative_step", relative_step), ("warmup_init", warmup_init)):
+            # Hugging Face's checks below read these as truths: a tensor has none.
+            if not isinstance(value, bool):
+                raise TypeError(f"Adafactor: {flag} must be a bool, got {value!r}")
         if lr is not None and relative_step:
             raise ValueError("Cannot combine manual `lr` and `relative_step=True` options")
         if warmup_init and not relative_step:
