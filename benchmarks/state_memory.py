@@ -221,42 +221,12 @@ def probe(row: Row, hp: Hyper) -> str | None:
 # ------------------------------------------------------------------------------------------------
 
 
-def count_state_bytes(optimizer: torch.optim.Optimizer) -> int:
-    """Bytes of every tensor in ``optimizer.state``, each tensor object once (bitsandbytes shares
-    one quantization table among all parameters), a tensor subclass (torchao's low-bit state)
-    as the sum of its inner tensors from ``__tensor_flatten__``. The fallback of
-    :func:`state_bytes`, and a cross-check of ``optimkit.state_bytes`` (kept in the JSON)."""
-    seen: set[int] = set()
-
-    def walk(value: Any) -> Iterator[Tensor]:
-        if isinstance(value, Tensor):
-            yield value
-        elif isinstance(value, dict):
-            for item in value.values():
-                yield from walk(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                yield from walk(item)
-
-    def size(t: Tensor) -> int:
-        if type(t) not in (Tensor, nn.Parameter) and hasattr(t, "__tensor_flatten__"):
-            names, _ = t.__tensor_flatten__()
-            return sum(size(getattr(t, name)) for name in names)
-        if id(t) in seen:
-            return 0
-        seen.add(id(t))
-        return t.numel() * t.element_size()
-
-    return sum(size(t) for state in optimizer.state.values() for t in walk(state))
-
-
 def state_bytes(optimizer: torch.optim.Optimizer) -> int:
-    """``optimkit.state_bytes`` (it counts foreign optimizers' state too) or, on a checkout
-    without it, :func:`count_state_bytes`."""
+    """``optimkit.state_bytes``: every tensor in ``opt.state`` once (bitsandbytes shares one table
+    among all parameters), a tensor subclass (torchao's low-bit state) through its inner tensors."""
     import optimkit
 
-    counter = getattr(optimkit, "state_bytes", None)
-    return int(counter(optimizer)) if counter is not None else count_state_bytes(optimizer)
+    return int(optimkit.state_bytes(optimizer))
 
 
 def _numel(optimizer: torch.optim.Optimizer) -> int:
@@ -356,8 +326,7 @@ def train_once(task: Task, row: Row, seed: int, data: DigitsData, epochs: int) -
         train_loss = float(F.cross_entropy(model(data.x_train), data.y_train))
         accuracy = float((model(data.x_test).argmax(dim=1) == data.y_test).float().mean())
     return {"seed": seed, "test_accuracy": accuracy, "train_loss": train_loss, "finite": finite,
-            "seconds": seconds, "steps": step, "state_bytes": state_bytes(opt),
-            "state_bytes_counted": count_state_bytes(opt), "numel": _numel(opt)}
+            "seconds": seconds, "steps": step, "state_bytes": state_bytes(opt), "numel": _numel(opt)}
 
 
 def run_task(task: Task, rows: Sequence[Row], seeds: Sequence[int], data: DigitsData, epochs: int) -> dict[str, Any]:
@@ -445,7 +414,7 @@ def bench_steps(rows: Sequence[Row], scale: Scale, hp: Hyper) -> dict[str, Any]:
                 p.grad = g
         optimizers[row.key] = opt
         nbytes = state_bytes(opt)
-        out["rows"][row.key] = {"state_bytes": nbytes, "state_bytes_counted": count_state_bytes(opt),
+        out["rows"][row.key] = {"state_bytes": nbytes,
                                 "bytes_per_param": nbytes / numel, "first_step_s": first_s,
                                 "warmup_s": time.perf_counter() - first}
 
@@ -588,14 +557,6 @@ def print_memory(results: dict[str, Any]) -> None:
         table.append(cells)
     print("\noptimizer state, bytes per parameter (ratio to fp32) on each model")
     print(_table(headers, table, right=[False] + [True] * (len(headers) - 1)))
-    mismatches = []
-    for where, res in [*tasks.items(), ("timing model", timing["rows"])]:
-        for key, r in res.items():
-            counted = r["runs"][-1]["state_bytes_counted"] if r.get("runs") else r.get("state_bytes_counted")
-            if "state_bytes" in r and counted != r["state_bytes"]:
-                mismatches.append(f"{key} on {where} ({r['state_bytes']} against {counted})")
-    if mismatches:
-        print("  note: optimkit.state_bytes and this script's count differ for " + ", ".join(mismatches))
 
 
 def print_checks(results: dict[str, Any]) -> None:

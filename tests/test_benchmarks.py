@@ -132,7 +132,7 @@ def test_state_memory_smoke(tmp_path: Path, capsys, monkeypatch) -> None:
             res = task[key]
             assert "error" not in res, res
             assert 0 <= res["mean"] <= 100 and res["std"] == 0.0 and len(res["runs"]) == 1
-            assert res["memory_ratio"] > 0 and res["state_bytes"] == res["runs"][0]["state_bytes_counted"]
+            assert res["memory_ratio"] > 0 and res["state_bytes"] > 0
         assert task["fp32"]["diff_pp"] == 0.0
 
     timing = results["timing"]
@@ -140,7 +140,6 @@ def test_state_memory_smoke(tmp_path: Path, capsys, monkeypatch) -> None:
     for key in ran:
         res = timing["rows"][key]
         assert res["median_ms"] > 0 and len(res["samples_ms"]) == 2 and res["time_ratio"] > 0
-        assert res["state_bytes"] == res["state_bytes_counted"]
     # Two float32 moments (and a step counter) per parameter: the 1.0 of every ratio.
     assert 8.0 <= timing["rows"]["fp32"]["bytes_per_param"] < 8.01
     if lean:

@@ -56,6 +56,7 @@ from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps
+from ._moments import update_second_moment
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["AdamWScheduleFree", "AveragingStep", "SGDScheduleFree", "adamw_schedule_free_rule", "averaging_step",
@@ -209,8 +210,7 @@ def adamw_schedule_free_rule(
     """The schedule-free AdamW update over lists of tensors (see :class:`AdamWScheduleFree`)."""
     step = averaging_step(lr=lr, k=k, warmup_steps=warmup_steps, r=r, weight_lr_power=weight_lr_power,
                           weight_sum=weight_sum, lr_max=lr_max)
-    ops.mul_(exp_avg_sq, beta2)
-    ops.addcmul_(exp_avg_sq, grads, grads, 1 - beta2)
+    update_second_moment(ops, exp_avg_sq, grads, beta2)
     # The bias correction counts the group's steps (k + 1), as the reference does, not the
     # parameter's own: a parameter whose first gradient comes late is corrected as the others.
     denom = ops.div(exp_avg_sq, 1 - beta2 ** (k + 1))

@@ -142,6 +142,25 @@ class _DropAndGrow(SparsityAlgorithm):
     (by :meth:`grow_scores`). Grown entries start at zero, as does their optimizer state (an
     entry dropped and grown back at the same update keeps its value, as in RigL's code)."""
 
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        *,
+        sparsity: float,
+        drop_fraction: float = 0.3,
+        drop_fraction_decay: Literal["constant", "cosine"] = "constant",
+        update: UpdateSchedule | Mapping[str, Any] | None = None,
+        params: ParamFilter | None = None,
+        init_method: InitMethod = "magnitude",
+        seed: int = 0,
+        names: torch.nn.Module | Mapping[str, Tensor] | None = None,
+        auto_step: bool = False,
+    ) -> None:
+        # One signature for SET and RigL (the config binder reads it): they differ in grow_scores.
+        self._setup(optimizer, sparsity=sparsity, params=params, init_method=init_method, seed=seed, names=names,
+                    drop_fraction=drop_fraction, drop_fraction_decay=drop_fraction_decay, update=update)
+        self._start(auto_step=auto_step)
+
     def _configure(  # type: ignore[override]
         self,
         *,
@@ -219,24 +238,6 @@ class SET(_DropAndGrow):
         (50, True)
     """
 
-    def __init__(
-        self,
-        optimizer: torch.optim.Optimizer,
-        *,
-        sparsity: float,
-        drop_fraction: float = 0.3,
-        drop_fraction_decay: Literal["constant", "cosine"] = "constant",
-        update: UpdateSchedule | Mapping[str, Any] | None = None,
-        params: ParamFilter | None = None,
-        init_method: InitMethod = "magnitude",
-        seed: int = 0,
-        names: torch.nn.Module | Mapping[str, Tensor] | None = None,
-        auto_step: bool = False,
-    ) -> None:
-        self._setup(optimizer, sparsity=sparsity, params=params, init_method=init_method, seed=seed, names=names,
-                    drop_fraction=drop_fraction, drop_fraction_decay=drop_fraction_decay, update=update)
-        self._start(auto_step=auto_step)
-
     def grow_scores(self, p: Tensor) -> Tensor:
         return torch.rand(p.shape, generator=self._generator).to(p.device)
 
@@ -272,24 +273,6 @@ class RigL(_DropAndGrow):
     """
 
     needs_dense_gradients = True
-
-    def __init__(
-        self,
-        optimizer: torch.optim.Optimizer,
-        *,
-        sparsity: float,
-        drop_fraction: float = 0.3,
-        drop_fraction_decay: Literal["constant", "cosine"] = "constant",
-        update: UpdateSchedule | Mapping[str, Any] | None = None,
-        params: ParamFilter | None = None,
-        init_method: InitMethod = "magnitude",
-        seed: int = 0,
-        names: torch.nn.Module | Mapping[str, Tensor] | None = None,
-        auto_step: bool = False,
-    ) -> None:
-        self._setup(optimizer, sparsity=sparsity, params=params, init_method=init_method, seed=seed, names=names,
-                    drop_fraction=drop_fraction, drop_fraction_decay=drop_fraction_decay, update=update)
-        self._start(auto_step=auto_step)
 
     def grow_scores(self, p: Tensor) -> Tensor | None:
         return self._scores.get(p)
