@@ -19,7 +19,10 @@ Supersedes ``benchmarks/step_time.py``. Four sections, each printed as a text ta
    optimkit variants only. Every row times the variants in :data:`VARIANTS` (optimkit default /
    foreach / fused, torch default / foreach / fused, peers when installed) on the *same*
    parameter and gradient tensors, interleaved round-robin (each repeat runs every variant once,
-   in rotated order) after warm-up steps. Printed per variant: ms/step median and p25-p75, the
+   in rotated order) after warm-up steps. The full and quick scales do this on 3 and 2 fresh
+   allocations of the tensors (``--placements``), the variants built in a rotated order each
+   time, and pool the samples: the same kernels on two allocations differ by up to 8% on a CPU,
+   and one allocation per variant would charge that to the variant. Printed per variant: ms/step median and p25-p75, the
    effective GB/s of the minimal traffic (read p, g and every state tensor, write p and every
    state tensor; the state count is read off the optimizer state after warm-up), that as a
    fraction of the roofline, and the ratio to torch's default and to torch's fastest variant
@@ -95,18 +98,20 @@ class Scale:
     compile_steps: int
     others_on_b: tuple[str, ...] | None  # None: every element-wise optimizer torch also has
     changes: tuple[str, ...] = ()
+    placements: int = 1  # fresh allocations per row, the repeats shared among them (see bench_row)
 
 
 SCALES = {
-    "full": Scale("full", shrink=1, warmup=3, repeats=12, sample_s=0.05, max_steps_per_sample=50,
+    "full": Scale("full", shrink=1, warmup=3, repeats=24, sample_s=0.05, max_steps_per_sample=50,
                   roofline_numel=1 << 25, roofline_repeats=15, sched_steps=400, sched_repeats=9,
-                  compile_steps=10, others_on_b=None),
+                  compile_steps=10, others_on_b=None, placements=3),
     "quick": Scale("quick", shrink=2, warmup=2, repeats=6, sample_s=0.02, max_steps_per_sample=20,
                    roofline_numel=1 << 25, roofline_repeats=9, sched_steps=200, sched_repeats=5,
-                   compile_steps=10, others_on_b=None,
+                   compile_steps=10, others_on_b=None, placements=2,
                    changes=("layouts shrunk: every dimension halved (a: 400 tensors ~1M elements, "
                             "b: d=192 ~6.2M, c: 4096x2048 = 8.4M)",
-                            "warm-up 2 steps, 6 repeats, ~20 ms samples (full: 3, 12, ~50 ms)",
+                            "warm-up 2 steps, 6 repeats over 2 allocations, ~20 ms samples (full: 3, 24 over 3, "
+                            "~50 ms)",
                             "scheduler samples of 200 steps x 5 repeats (full: 400 x 9)")),
     "smoke": Scale("smoke", shrink=16, warmup=1, repeats=1, sample_s=0.0, max_steps_per_sample=1,
                    roofline_numel=1 << 20, roofline_repeats=2, sched_steps=5, sched_repeats=1,
@@ -432,8 +437,56 @@ def make_params(layout: Layout, device: str, seed: int = 0) -> tuple[list[Tensor
 
 
 def bench_row(layout: Layout, case: Case, scale: Scale, device: str, repeats: int,
+              variant_names: Sequence[str], placements: int = 1) -> dict[str, Any]:
+    """Time every variant of one (layout, optimizer) row on shared parameters and gradients.
+
+    With ``placements`` > 1 the row is timed that many times, each on freshly allocated
+    parameters, gradients and optimizers (built in a rotated order), ``repeats // placements``
+    repeats each, and the samples pooled: where tensors land in memory moves a step by up to 8%
+    on this machine (the same kernels on two allocations), which one allocation per variant
+    would charge to the variant.
+    """
+    samples: dict[str, list[float]] = {}
+    skipped: dict[str, str] = {}
+    first_step_s: dict[str, float] = {}
+    per_placement = max(1, repeats // max(1, placements))
+    for placement in range(max(1, placements)):
+        shift = placement % max(1, len(variant_names))
+        order = list(variant_names[shift:]) + list(variant_names[:shift])
+        part = _time_row(layout, case, scale, device, per_placement, order)
+        for name, values in part["samples"].items():
+            samples.setdefault(name, []).extend(values)
+        skipped.update(part["skipped"])
+        for name, seconds in part["first_step_s"].items():
+            first_step_s.setdefault(name, seconds)
+        counts, row_counts, row_bytes, steps, regrad = (part["counts"], part["row_counts"], part["row_bytes"],
+                                                        part["steps"], part["regrad"])
+        params = part["params"]
+        del part
+    # Column order as asked, whatever order a placement built them in.
+    names = [n for n in variant_names if n in samples]
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        summary = _summary_ms(samples[name])
+        results[name] = {**summary, "library": VARIANTS[name].library, "steps_per_sample": steps,
+                         "state_tensors": max(counts[name]) if counts[name] else 0,
+                         "first_step_s": first_step_s.get(name),
+                         "gbps": row_bytes / (summary["median_ms"] / 1e3) / 1e9}
+    torch_times = {n: r["median_ms"] for n, r in results.items() if r["library"] == "torch"}
+    torch_default = torch_times.get("torch-default")
+    torch_best_name = min(torch_times, key=torch_times.__getitem__) if torch_times else None
+    for r in results.values():
+        r["vs_torch_default"] = r["median_ms"] / torch_default if torch_default else None
+        r["vs_torch_best"] = r["median_ms"] / torch_times[torch_best_name] if torch_best_name else None
+    return {"layout": layout.key, "optimizer": case.name, "tensors": len(params), "numel": layout.numel,
+            "state_tensors": max(row_counts) if row_counts else 0, "min_bytes": row_bytes,
+            "regrad": regrad, "torch_best": torch_best_name, "variants": results, "skipped": skipped}
+
+
+def _time_row(layout: Layout, case: Case, scale: Scale, device: str, repeats: int,
               variant_names: Sequence[str]) -> dict[str, Any]:
-    """Time every variant of one (layout, optimizer) row on shared parameters and gradients."""
+    """One placement of :func:`bench_row`: build the variants on new tensors, warm them up, and
+    time ``repeats`` interleaved round-robin repeats."""
     params, grads = make_params(layout, device)
     master = [g.clone() for g in grads]
     optimizers: dict[str, torch.optim.Optimizer] = {}
@@ -508,23 +561,9 @@ def bench_row(layout: Layout, case: Case, scale: Scale, device: str, repeats: in
         if gc_was_enabled:
             gc.enable()
 
-    results: dict[str, dict[str, Any]] = {}
-    for name in names:
-        summary = _summary_ms(samples[name])
-        results[name] = {**summary, "library": VARIANTS[name].library, "steps_per_sample": steps,
-                         "state_tensors": max(counts[name]) if counts[name] else 0,
-                         "first_step_s": first_step_s.get(name),
-                         "gbps": row_bytes / (summary["median_ms"] / 1e3) / 1e9}
-    torch_times = {n: r["median_ms"] for n, r in results.items() if r["library"] == "torch"}
-    torch_default = torch_times.get("torch-default")
-    torch_best_name = min(torch_times, key=torch_times.__getitem__) if torch_times else None
-    for r in results.values():
-        r["vs_torch_default"] = r["median_ms"] / torch_default if torch_default else None
-        r["vs_torch_best"] = r["median_ms"] / torch_times[torch_best_name] if torch_best_name else None
     del optimizers
-    return {"layout": layout.key, "optimizer": case.name, "tensors": len(params), "numel": layout.numel,
-            "state_tensors": max(row_counts) if row_counts else 0, "min_bytes": row_bytes,
-            "regrad": regrad, "torch_best": torch_best_name, "variants": results, "skipped": skipped}
+    return {"samples": samples, "skipped": skipped, "first_step_s": first_step_s, "counts": counts,
+            "row_counts": row_counts, "row_bytes": row_bytes, "steps": steps, "regrad": regrad, "params": params}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -653,6 +692,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--layouts", default="a,b,c", help="comma-separated subset of a,b,c")
     parser.add_argument("--optimizers", default=None, help="comma-separated registry names (default: all rows)")
     parser.add_argument("--repeats", type=int, default=None, help="timed samples per variant")
+    parser.add_argument("--placements", type=int, default=None,
+                        help="fresh allocations of each row's tensors, the repeats shared among them")
     parser.add_argument("--threads", type=int, default=_cores(), help="torch.set_num_threads (default: all cores)")
     parser.add_argument("--json", type=Path, default=None, help="write every result to this file")
     parser.add_argument("--no-steps", action="store_true", help="skip the optimizer-step section")
@@ -680,13 +721,15 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     scale = SCALES["smoke" if args.smoke else "quick" if args.quick else "full"]
     repeats = args.repeats or scale.repeats
+    placements = args.placements or scale.placements
     threads_before = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     results: dict[str, Any] = {
         "meta": {"torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
                  "processor": platform.processor(), "cores": _cores(), "threads": args.threads,
-                 "device": args.device, "scale": scale.name, "repeats": repeats, "warmup": scale.warmup,
+                 "device": args.device, "scale": scale.name, "repeats": repeats, "placements": placements,
+                 "warmup": scale.warmup,
                  "variants": {n: {"library": v.library, "description": v.description} for n, v in VARIANTS.items()},
                  "scale_changes": list(scale.changes), "argv": list(argv) if argv is not None else sys.argv[1:]},
     }
@@ -694,7 +737,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             print(f"torch {torch.__version__}, device={args.device}, threads={args.threads} of {_cores()} cores, "
-                  f"scale={scale.name}, warm-up={scale.warmup}, repeats={repeats} (interleaved round-robin)")
+                  f"scale={scale.name}, warm-up={scale.warmup}, repeats={repeats} over {placements} allocation(s) "
+                  "(interleaved round-robin)")
             for change in scale.changes:
                 print(f"  {scale.name}: {change}")
 
@@ -713,7 +757,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 print("  not benchmarked (not element-wise): "
                       + ", ".join(f"{k} ({v})" for k, v in NOT_ELEMENTWISE.items()))
                 for key, name in plan(args.layouts, args.optimizers, scale):
-                    row = bench_row(layouts[key], make_case(name), scale, args.device, repeats, variant_names)
+                    row = bench_row(layouts[key], make_case(name), scale, args.device, repeats, variant_names,
+                                    placements)
                     rows.append(row)
                     gc.collect()
                 results["steps"] = rows
