@@ -78,6 +78,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from optimkit.demo import DigitsData, load_data, make_model  # noqa: E402
 from optimkit.optim import AdamW  # noqa: E402
 
+# The helpers of the step benchmark beside this script (timing quartiles, tables, core count).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from step_bench import _cores, _quartiles, _table  # noqa: E402
+
 # ------------------------------------------------------------------------------------------------
 # Settings per scale
 # ------------------------------------------------------------------------------------------------
@@ -183,8 +187,6 @@ REFERENCE = "fp32"
 def _reason(error: BaseException) -> str:
     """One line saying why a row cannot run."""
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    if isinstance(error, TypeError) and "state_dtype" in text:
-        return f"optimkit's AdamW has no state_dtype yet ({text})"
     if "cuda" in text.lower() or "gpu" in text.lower():
         return f"needs CUDA ({type(error).__name__}: {text[:120]})"
     return f"{type(error).__name__}: {text[:160]}"
@@ -377,13 +379,6 @@ def timing_params(layers: int, dim: int, seed: int = 0) -> list[Tensor]:
     return params
 
 
-def _quartiles(samples: Sequence[float]) -> tuple[float, float, float]:
-    if len(samples) == 1:
-        return samples[0], samples[0], samples[0]
-    q1, q2, q3 = statistics.quantiles(samples, n=4, method="inclusive")
-    return q1, q2, q3
-
-
 def bench_steps(rows: Sequence[Row], scale: Scale, hp: Hyper) -> dict[str, Any]:
     """``opt.step()`` time and state bytes of every row on the same parameters and gradients.
 
@@ -480,21 +475,6 @@ def checks(key: str, tasks: dict[str, dict[str, Any]], timing: dict[str, Any]) -
 # ------------------------------------------------------------------------------------------------
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[bool]) -> str:
-    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells if len(r) > i) for i in range(len(headers))]
-    lines = []
-    for n, row in enumerate(cells):
-        if len(row) < len(headers):  # a row that did not run: its reason spans the other columns
-            lines.append("  ".join([row[0].ljust(widths[0]), *row[1:]]))
-        else:
-            lines.append("  ".join(c.rjust(w) if right[i] else c.ljust(w)
-                                   for i, (c, w) in enumerate(zip(row, widths))).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def _yes(value: bool | None) -> str:
     return "n/a" if value is None else "yes" if value else "NO"
 
@@ -587,13 +567,6 @@ def print_checks(results: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------------
 # Main
 # ------------------------------------------------------------------------------------------------
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _split(value: str, known: Sequence[str], what: str, parser: argparse.ArgumentParser) -> list[str]:

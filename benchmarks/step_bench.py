@@ -572,12 +572,17 @@ def _time_row(layout: Layout, case: Case, scale: Scale, device: str, repeats: in
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[bool] | None = None) -> str:
+    """Aligned columns (``right``: which are right-aligned; default all but the first). A row
+    shorter than the headers (one that did not run: its reason) spans the columns after its first."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    widths = [max(len(r[i]) for r in cells if len(r) > i) for i in range(len(headers))]
     right = right or [i > 0 for i in range(len(headers))]
     lines = []
     for n, row in enumerate(cells):
-        lines.append("  ".join(c.rjust(w) if right[i] else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+        if len(row) < len(headers):
+            lines.append("  ".join([row[0].ljust(widths[0]), *row[1:]]))
+        else:
+            lines.append("  ".join(c.rjust(w) if right[i] else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
         if n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)

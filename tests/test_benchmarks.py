@@ -93,17 +93,11 @@ def _load_state_memory():
 def test_state_memory_smoke(tmp_path: Path, capsys, monkeypatch) -> None:
     """benchmarks/state_memory.py end to end: every asked-for row is either measured or printed
     with why it did not run. torchao is hidden (its rows compile for tens of seconds), so its row
-    must say "not installed"; bitsandbytes runs when installed. The optimkit rows are skipped
-    only while AdamW has no ``state_dtype``; once it has, they must run."""
-    import inspect
-
-    from optimkit.optim import AdamW
-
+    must say "not installed"; bitsandbytes runs when installed; the optimkit rows must run."""
     bench = _load_state_memory()
     for name in ("torchao", "torchao.optim"):
         monkeypatch.setitem(sys.modules, name, None)  # import raises ModuleNotFoundError
     has_bnb = importlib.util.find_spec("bitsandbytes") is not None
-    lean = "state_dtype" in inspect.signature(AdamW).parameters
     threads = torch.get_num_threads()
     out = tmp_path / "state.json"
     bench.main(["--smoke", "--threads", "1", "--rows", "fp32,bf16,int8,bnb-8bit,ao-8bit", "--json", str(out)])
@@ -119,10 +113,7 @@ def test_state_memory_smoke(tmp_path: Path, capsys, monkeypatch) -> None:
     assert rows["ao-8bit"]["skipped"].startswith("not installed")
     assert (rows["bnb-8bit"]["skipped"] is None) == has_bnb
     for key in ("bf16", "int8"):
-        if lean:
-            assert rows[key]["skipped"] is None, rows[key]
-        else:
-            assert "no state_dtype yet" in rows[key]["skipped"]
+        assert rows[key]["skipped"] is None, rows[key]
     ran = [key for key, row in rows.items() if row["skipped"] is None]
 
     assert set(results["tasks"]) == {"demo", "cnn"}
@@ -142,10 +133,7 @@ def test_state_memory_smoke(tmp_path: Path, capsys, monkeypatch) -> None:
         assert res["median_ms"] > 0 and len(res["samples_ms"]) == 2 and res["time_ratio"] > 0
     # Two float32 moments (and a step counter) per parameter: the 1.0 of every ratio.
     assert 8.0 <= timing["rows"]["fp32"]["bytes_per_param"] < 8.01
-    if lean:
-        assert 0.49 < timing["rows"]["bf16"]["memory_ratio"] <= 0.51
-        assert timing["rows"]["int8"]["memory_ratio"] <= 0.3
-        assert set(results["checks"]["int8"]["accuracy"]) == {"demo", "cnn"}
-        assert results["checks"]["int8"]["memory"] is True
-    else:
-        assert "the int8 row did not run" in printed
+    assert 0.49 < timing["rows"]["bf16"]["memory_ratio"] <= 0.51
+    assert timing["rows"]["int8"]["memory_ratio"] <= 0.3
+    assert set(results["checks"]["int8"]["accuracy"]) == {"demo", "cnn"}
+    assert results["checks"]["int8"]["memory"] is True

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -162,13 +163,12 @@ def dynamic_map(signed: bool) -> Tensor:
 
 
 @functools.cache
-def _tables(signed: bool, device: torch.device) -> tuple[Tensor, Tensor, int]:
-    """The table as stored codes read it, the midpoints between neighbouring sorted values, and
-    the sorted position of zero. Codes count from zero's position (modulo the table's length), so
-    that code 0 is the value 0: a sparsity mask multiplied into the codes zeroes the entries."""
+def _code_table(signed: bool, device: torch.device) -> Tensor:
+    """The table as stored codes read it. Codes count from zero's position (modulo the table's
+    length), so that code 0 is the value 0: a sparsity mask multiplied into the codes zeroes the
+    entries."""
     table = dynamic_map(signed).to(device)
-    zero = int(torch.nonzero(table == 0)[0])
-    return torch.roll(table, -zero), (table[1:] + table[:-1]) / 2, zero
+    return torch.roll(table, -int(torch.nonzero(table == 0)[0]))
 
 
 def _blocks(x: Tensor) -> Tensor:
@@ -225,7 +225,7 @@ def quantize(x: Tensor, signed: bool) -> tuple[Tensor, Tensor]:
     index = torch.gather(below, 0, bucket)
     index += torch.gather(inside, 0, bucket) < magnitude
     if signed:
-        # Codes count from zero (see _tables): a negative entry's code wraps around below it, to
+        # Codes count from zero (see _code_table): a negative entry's code wraps around below it, to
         # 255 - index (arithmetic on uint8: torch.where on uint8 is not vectorized, 10x slower).
         flip = ((rows.view(-1) < 0) & (index > 0)).to(torch.uint8)
         index += flip * (len(dynamic_map(True)) - 2 * index)
@@ -237,7 +237,7 @@ def quantize(x: Tensor, signed: bool) -> tuple[Tensor, Tensor]:
 
 def dequantize(codes: Tensor, scales: Tensor, signed: bool, dtype: torch.dtype = torch.float32) -> Tensor:
     """The values of an 8-bit form (:func:`quantize`), shaped like ``codes``, in ``dtype``."""
-    table, _, _ = _tables(signed, codes.device)
+    table = _code_table(signed, codes.device)
     values = table[codes.reshape(-1).long()]
     pad = -values.numel() % BLOCK
     if pad:
@@ -292,10 +292,7 @@ def compact_state(optimizer: Optimizer, group: dict[str, Any], fresh: dict[str, 
 
 def _expanded(state: dict[str, Any], name: str, signed: bool, dtype: torch.dtype) -> Tensor:
     """One compact state entry, whole, in full precision ``dtype``."""
-    value = state[name]
-    if name + _SCALE_SUFFIX in state and value.dtype == torch.uint8:
-        return dequantize(value, state[name + _SCALE_SUFFIX], signed, dtype)
-    return value.to(dtype)
+    return _expand_piece(state, name, signed, _Piece.entire(state[name].numel()), dtype)
 
 
 def convert_state(optimizer: Optimizer, state_dtype: Any) -> None:
@@ -395,12 +392,32 @@ def state_bytes(optimizer: torch.optim.Optimizer) -> int:
 
 
 # ---------------------------------------------------------------------------------- the step
-def _pieces(numel: int, whole: bool) -> Iterator[tuple[int, int]]:
+@dataclass(frozen=True)
+class _Piece:
+    """Entries ``start:end`` of a parameter's flattened tensors, or (``whole``) the tensors as
+    they are: per-tensor rules (Lamb) and non-contiguous tensors, which have no flat view."""
+
+    start: int
+    end: int
+    whole: bool = False
+
+    @staticmethod
+    def entire(numel: int) -> _Piece:
+        return _Piece(0, numel, True)
+
+    def of(self, t: Tensor) -> Tensor:
+        return t if self.whole else t.view(-1)[self.start:self.end]
+
+    @property
+    def blocks(self) -> slice:
+        """The 8-bit scales of these entries (a piece starts on a block boundary)."""
+        return slice(self.start // BLOCK, -(-self.end // BLOCK))
+
+
+def _pieces(numel: int, whole: bool) -> list[_Piece]:
     if whole or numel <= _PIECE:
-        yield 0, numel
-        return
-    for start in range(0, numel, _PIECE):
-        yield start, min(start + _PIECE, numel)
+        return [_Piece(0, numel, whole)]
+    return [_Piece(start, min(start + _PIECE, numel)) for start in range(0, numel, _PIECE)]
 
 
 def lean_update(optimizer: Optimizer, group: dict[str, Any], params: list[Tensor]) -> None:
@@ -412,7 +429,6 @@ def lean_update(optimizer: Optimizer, group: dict[str, Any], params: list[Tensor
     rule: Callable[..., None] = cls._rule
     per_param = optimizer._per_param_lists(group, params)
     hyper = optimizer._hyperparameters(group)
-    dtype = group.get("state_dtype")
     rounding = bool(group.get("stochastic_rounding"))
     lean = _signed_names(optimizer)
     ops = LoopOps()
@@ -426,33 +442,30 @@ def lean_update(optimizer: Optimizer, group: dict[str, Any], params: list[Tensor
         work_dtype = p.dtype if p.dtype in (torch.float32, torch.float64) else torch.float32
         whole = not cls._elementwise or not (p.is_contiguous() and grad.is_contiguous())
         entries = {name: values[index] for name, values in per_param.items()}
-        counters = {name: v.clone() for name, v in entries.items() if isinstance(v, Tensor) and v.dim() == 0}
-        for start, end in _pieces(p.numel(), whole):
-            first = start == 0
-
-            def piece(t: Tensor) -> Tensor:
-                return t if whole else t.view(-1)[start:end]
-
-            target = piece(p.detach())
+        pieces = _pieces(p.numel(), whole)
+        # A counter advances once per parameter: later pieces work on copies of its value before.
+        counters = {name: v.clone() for name, v in entries.items()
+                    if len(pieces) > 1 and isinstance(v, Tensor) and v.dim() == 0}
+        for piece in pieces:
+            target = piece.of(p.detach())
             work_p = target if target.dtype == work_dtype else target.to(work_dtype)
-            work_g = piece(grad)
+            work_g = piece.of(grad)
             work_g = work_g if work_g.dtype == work_dtype else work_g.to(work_dtype)
             lists: dict[str, list[Any]] = {}
             expanded: dict[str, Tensor] = {}
             for name, value in entries.items():
                 if name in lean and isinstance(value, Tensor) and value.dim() > 0:
-                    expanded[name] = _expand_piece(state, name, lean[name], start, end, work_dtype, whole)
+                    expanded[name] = _expand_piece(state, name, lean[name], piece, work_dtype)
                     lists[name] = [expanded[name]]
                 elif isinstance(value, Tensor) and value.dim() == 0:
-                    # A counter advances once per parameter: later pieces work on a copy of it.
-                    lists[name] = [value if first else counters[name].clone()]
+                    lists[name] = [value if piece.start == 0 else counters[name].clone()]
                 elif isinstance(value, Tensor):
-                    lists[name] = [piece(value)]
+                    lists[name] = [piece.of(value)]
                 else:
                     lists[name] = [value]
             rule(ops, [work_p], [work_g], **lists, **hyper)
             for name, value in expanded.items():
-                _store_piece(state, name, lean[name], start, end, value, whole, dtype)
+                _store_piece(state, name, lean[name], piece, value)
             if work_p is not target:
                 if rounding and target.dtype == torch.bfloat16:
                     stochastic_round_(target, work_p)
@@ -460,31 +473,22 @@ def lean_update(optimizer: Optimizer, group: dict[str, Any], params: list[Tensor
                     target.copy_(work_p)
 
 
-def _expand_piece(state: dict[str, Any], name: str, signed: bool, start: int, end: int, dtype: torch.dtype,
-                  whole: bool) -> Tensor:
-    value = state[name]
-    scales = state.get(name + _SCALE_SUFFIX)
+def _expand_piece(state: dict[str, Any], name: str, signed: bool, piece: _Piece, dtype: torch.dtype) -> Tensor:
+    """A piece of one compact state entry in full precision ``dtype`` (the stored tensor itself
+    where it is stored in ``dtype`` already)."""
+    value, scales = state[name], state.get(name + _SCALE_SUFFIX)
     if scales is not None and value.dtype == torch.uint8:
-        if whole:
-            return dequantize(value, scales, signed, dtype)
-        return dequantize(value.view(-1)[start:end], scales[start // BLOCK: -(-end // BLOCK)], signed, dtype)
-    part = value if whole else value.view(-1)[start:end]
-    return part.to(dtype)  # a copy when the stored dtype differs, else the stored tensor itself
+        return dequantize(piece.of(value), scales[piece.blocks], signed, dtype)
+    return piece.of(value).to(dtype)
 
 
-def _store_piece(state: dict[str, Any], name: str, signed: bool, start: int, end: int, value: Tensor, whole: bool,
-                 dtype: torch.dtype | str | None) -> None:
-    stored = state[name]
-    scales = state.get(name + _SCALE_SUFFIX)
+def _store_piece(state: dict[str, Any], name: str, signed: bool, piece: _Piece, value: Tensor) -> None:
+    """Store ``value`` (from :func:`_expand_piece`, updated) back into the compact entry."""
+    stored, scales = state[name], state.get(name + _SCALE_SUFFIX)
     if scales is not None and stored.dtype == torch.uint8:
-        codes, new_scales = quantize(value, signed)
-        if whole:
-            stored.copy_(codes)
-            scales.copy_(new_scales)
-        else:
-            stored.view(-1)[start:end].copy_(codes.view(-1))
-            scales[start // BLOCK: -(-end // BLOCK)].copy_(new_scales)
+        codes, scales[piece.blocks] = quantize(value, signed)
+        piece.of(stored).copy_(codes)
         return
-    part = stored if whole else stored.view(-1)[start:end]
+    part = piece.of(stored)
     if part.data_ptr() != value.data_ptr():
         part.copy_(value.view(part.shape))

@@ -40,6 +40,8 @@ from typing import Any, NamedTuple
 
 import torch
 
+from ._lean import check_lean_options  # (re-exported: the constructors check through this module)
+
 __all__ = [
     "Rule",
     "validate",
@@ -377,11 +379,3 @@ LR = non_negative("lr", "Invalid learning rate: {}")
 EPS = non_negative("eps", "Invalid epsilon value: {}")
 WEIGHT_DECAY = non_negative("weight_decay", "Invalid weight_decay value: {}")
 BETAS = (beta_at(0), beta_at(1))
-
-
-def check_lean_options(state_dtype: Any, stochastic_rounding: Any, **flags: Any) -> Any:
-    """``state_dtype`` and ``stochastic_rounding`` checked against the other flags (see
-    :func:`optimkit.optim._lean.check_lean_options`); the canonical ``state_dtype``."""
-    from ._lean import check_lean_options as check
-
-    return check(state_dtype, stochastic_rounding, **flags)

@@ -48,20 +48,6 @@ class Static(SparsityAlgorithm):
         (10, True)
     """
 
-    def __init__(
-        self,
-        optimizer: torch.optim.Optimizer,
-        *,
-        sparsity: float,
-        params: ParamFilter | None = None,
-        init_method: InitMethod = "magnitude",
-        seed: int = 0,
-        names: torch.nn.Module | Mapping[str, Tensor] | None = None,
-        auto_step: bool = False,
-    ) -> None:
-        super().__init__(optimizer, sparsity=sparsity, params=params, init_method=init_method, seed=seed,
-                         names=names, auto_step=auto_step)
-
 
 @register_sparsity("gmp", description="Gradual magnitude pruning (Zhu & Gupta 2017): cubic ramp to the target")
 class GMP(SparsityAlgorithm):
