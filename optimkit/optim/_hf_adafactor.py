@@ -101,7 +101,7 @@ def hf_adafactor_rule(
     ``exp_avg`` is None everywhere unless ``beta1`` is set. Only the step count is a list
     operation: the factored moments, the RMS of each tensor and its clipping are per-tensor code.
     """
-    ops.add_(step, 1)
+    ops.increment_(step)
     if not relative_step and lr is None:
         raise ValueError(
             "Learning rate is not set for the group: pass `lr` to the constructor or let a "

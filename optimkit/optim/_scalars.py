@@ -30,8 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -49,23 +47,20 @@ def _is_tensors(value: Any) -> bool:
 
 def _numbers(values: list[Any]) -> list[Any]:
     """:func:`scalar_value` of each value, asking whether torch is compiling once for the list
-    (the question costs as much as reading the number, on every per-tensor step)."""
+    (the question costs as much as reading the number, on every per-tensor step). A list of
+    numbers (the lists are never mixed) comes back as it is."""
+    if not values or not isinstance(values[0], Tensor):
+        return values
     if torch.compiler.is_compiling():
         # Tensors stay tensors (no specialisation on their values), in float64 as Python numbers.
-        return [v.to(torch.float64) if isinstance(v, Tensor) else v for v in values]
-    return [v.item() if isinstance(v, Tensor) else v for v in values]
+        return [v.to(torch.float64) for v in values]
+    return [v.item() for v in values]
 
 
-def _python(fn: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:
-    """``fn`` element by element, a list or one value on either side."""
-    if type(a) is list:
-        return [fn(x, y) for x, y in zip(a, b)] if type(b) is list else [fn(x, b) for x in a]
-    return [fn(a, y) for y in b] if type(b) is list else fn(a, b)
-
-
-def _unary(fn: Callable[[Any], Any], a: Any) -> Any:
-    """``fn`` on one value or on each value of a list."""
-    return [fn(x) for x in a] if type(a) is list else fn(a)
+# The per-tensor executor calls a rule once per tensor of a large model, and each call computes
+# a dozen per-parameter scalars (NAdam: thirty): the arithmetic methods below check their operands
+# inline and compute numbers with list comprehensions, without helper calls (a helper per check
+# made NAdam's rule call 50 us, against torch's 28 us per parameter for the whole step).
 
 
 class Scalars:
@@ -96,56 +91,84 @@ class Scalars:
 
     def power(self, base: Any, exponents: list[Any]) -> list[Any]:
         """``base ** e`` for each exponent."""
-        if _is_tensors(exponents):
+        if exponents and isinstance(exponents[0], Tensor):
             return self.ops.pow_base(base, exponents)
         return [base**e for e in exponents]
 
     def add(self, a: Any, b: Any) -> Any:
-        if _is_tensors(a):
-            return self.ops.add(a, b)
-        if _is_tensors(b):
+        if type(a) is list:
+            if a and isinstance(a[0], Tensor):
+                return self.ops.add(a, b)
+            if type(b) is not list:
+                return [x + b for x in a]
+        elif type(b) is not list:
+            return a + b
+        if b and isinstance(b[0], Tensor):
             return self.ops.add(b, a)
-        return _python(operator.add, a, b)
+        return [x + y for x, y in zip(a, b)] if type(a) is list else [a + y for y in b]
 
     def mul(self, a: Any, b: Any) -> Any:
-        if _is_tensors(a):
-            return self.ops.mul(a, b)
-        if _is_tensors(b):
+        if type(a) is list:
+            if a and isinstance(a[0], Tensor):
+                return self.ops.mul(a, b)
+            if type(b) is not list:
+                return [x * b for x in a]
+        elif type(b) is not list:
+            return a * b
+        if b and isinstance(b[0], Tensor):
             return self.ops.mul(b, a)
-        return _python(operator.mul, a, b)
+        return [x * y for x, y in zip(a, b)] if type(a) is list else [a * y for y in b]
 
     def div(self, a: Any, b: Any) -> Any:
-        if _is_tensors(a):
-            return self.ops.div(a, b)
-        if _is_tensors(b):
+        if type(a) is list:
+            if a and isinstance(a[0], Tensor):
+                return self.ops.div(a, b)
+            if type(b) is not list:
+                return [x / b for x in a]
+        elif type(b) is not list:
+            return a / b
+        if b and isinstance(b[0], Tensor):
             if isinstance(a, Tensor):  # a Tensor hyperparameter (lr) over each tensor
                 return self.ops.div([a] * len(b), b)
             # A number over a tensor: the tensor's reciprocal times the number, as torch does.
             return self.ops.mul(self.ops.reciprocal(b), a)
-        return _python(operator.truediv, a, b)
+        return [x / y for x, y in zip(a, b)] if type(a) is list else [a / y for y in b]
 
     def neg(self, a: Any) -> Any:
-        return self.ops.neg(a) if _is_tensors(a) else _unary(operator.neg, a)
+        if type(a) is not list:
+            return -a
+        return self.ops.neg(a) if a and isinstance(a[0], Tensor) else [-x for x in a]
 
     def one_minus(self, a: Any) -> Any:
         """``1 - x`` (for tensors ``-x + 1``, which rounds exactly like ``1 - x``)."""
-        if not _is_tensors(a):
-            return [1 - x for x in a] if type(a) is list else 1 - a
+        if type(a) is not list:
+            return 1 - a
+        if not (a and isinstance(a[0], Tensor)):
+            return [1 - x for x in a]
         out = self.ops.neg(a)
         self.ops.add_(out, 1.0)
         return out
 
     def sqrt(self, a: Any) -> Any:
-        return self.ops.sqrt(a) if _is_tensors(a) else _unary(lambda x: x**0.5, a)  # x ** 0.5, not math.sqrt: the same rounding as torch
+        # x ** 0.5, not math.sqrt: the same rounding as torch.
+        if type(a) is not list:
+            return a**0.5
+        return self.ops.sqrt(a) if a and isinstance(a[0], Tensor) else [x**0.5 for x in a]
 
     def pow(self, a: Any, exponent: float) -> Any:
-        return self.ops.pow(a, exponent) if _is_tensors(a) else _python(operator.pow, a, exponent)
+        if type(a) is not list:
+            return a**exponent
+        return self.ops.pow(a, exponent) if a and isinstance(a[0], Tensor) else [x**exponent for x in a]
 
     def reciprocal(self, a: Any) -> Any:
-        return self.ops.reciprocal(a) if _is_tensors(a) else _unary(lambda x: 1 / x, a)
+        if type(a) is not list:
+            return 1 / a
+        return self.ops.reciprocal(a) if a and isinstance(a[0], Tensor) else [1 / x for x in a]
 
     def clamp_min(self, a: Any, bound: float) -> Any:
-        return self.ops.clamp_min(a, bound) if _is_tensors(a) else _python(lambda x, b: max(x, b), a, bound)
+        if type(a) is not list:
+            return max(a, bound)
+        return self.ops.clamp_min(a, bound) if a and isinstance(a[0], Tensor) else [max(x, bound) for x in a]
 
     # ------------------------------------------------------- applying per-parameter scalars
     def addcdiv_(self, xs: list[Tensor], t1: list[Tensor], t2: list[Tensor], values: Any) -> None:

@@ -40,7 +40,7 @@ def adabelief_rule(
     """The AdaBelief update over lists of tensors (see :class:`AdaBelief` for the math)."""
     grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay, lr=lr,
                               decoupled=decoupled_weight_decay)
-    ops.add_(step, 1)
+    ops.increment_(step)
     update_first_moment(ops, exp_avg, grads, beta1)
     # The "belief": how far the gradient strays from its running mean, plus eps (Algorithm 2 of
     # the paper adds eps inside the running variance as well as to the denominator).

@@ -34,7 +34,7 @@ def adadelta_rule(
 ) -> None:
     """The Adadelta update over lists of tensors (see :class:`Adadelta` for the math)."""
     grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay)
-    ops.add_(step, 1)
+    ops.increment_(step)
     update_second_moment(ops, square_avg, grads, rho)
     rms_grad = root_of_fresh(ops, ops.add(square_avg, eps))
     delta = root_of_fresh(ops, ops.add(acc_delta, eps))

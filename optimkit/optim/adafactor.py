@@ -44,7 +44,7 @@ def adafactor_rule(
     norms.
     """
     grads = descent_gradients(ops, params, grads, maximize=maximize)
-    ops.add_(step, 1)
+    ops.increment_(step)
     for param, grad, counter, row, col, full in zip(params, grads, step, row_var, col_var, variance):
         t = scalar_value(counter)
         weight = t**beta2_decay  # 1 - beta2_t, with beta2_t = 1 - t^decay

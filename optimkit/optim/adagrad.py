@@ -48,7 +48,7 @@ def adagrad_rule(
     """
     state_sum = sum
     grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay)
-    ops.add_(step, 1)
+    ops.increment_(step)
     # A Tensor lr gives 0-dim tensors here; as Python numbers they hold the same values.
     minus_step_size = [scalar_value(-_step_size(lr, lr_decay, scalar_value(t))) for t in step]
     ops.addcmul_(state_sum, grads, grads, value=1)

@@ -40,7 +40,7 @@ def adamax_rule(
     :mod:`._scalars`); otherwise it is a Python number per parameter.
     """
     grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay)
-    ops.add_(step, 1)
+    ops.increment_(step)
     update_first_moment(ops, exp_avg, grads, beta1)
     # u_t = max(beta2 * u_{t-1}, |g_t| + eps): eps sits inside the max, so u never reaches zero.
     ops.mul_(exp_inf, beta2)

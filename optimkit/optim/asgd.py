@@ -49,7 +49,7 @@ def asgd_rule(
     trajectories differ by about 1e-8 relative in torch, and here alike.
     """
     grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay)
-    ops.add_(step, 1)
+    ops.increment_(step)
 
     s = Scalars(ops, on_device=capturable)
     eta_now = s.counters(eta)

@@ -39,7 +39,7 @@ def lamb_rule(
 ) -> None:
     """The Lamb update over lists of tensors (see :class:`Lamb` for the math)."""
     grads = descent_gradients(ops, params, grads, maximize=maximize)
-    ops.add_(step, 1)
+    ops.increment_(step)
     # No bias correction: version 3 of the paper (and Cerebras) dropped it. The first moment is
     # scaled and added rather than interpolated, as in Cerebras' kernel (the rounding differs).
     ops.mul_(exp_avg, beta1)

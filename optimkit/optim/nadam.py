@@ -56,7 +56,7 @@ def nadam_rule(
     """
     grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay, lr=lr,
                               decoupled=decoupled_weight_decay)
-    ops.add_(step, 1)
+    ops.increment_(step)
 
     schedule = Scalars(ops, on_device=capturable)
     t = schedule.counters(step)

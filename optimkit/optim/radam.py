@@ -54,7 +54,7 @@ def radam_rule(
     """
     grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay, lr=lr,
                               decoupled=decoupled_weight_decay)
-    ops.add_(step, 1)
+    ops.increment_(step)
     update_first_moment(ops, exp_avg, grads, beta1)
     update_second_moment(ops, exp_avg_sq, grads, beta2)
 

@@ -38,7 +38,7 @@ def rmsprop_rule(
 ) -> None:
     """The RMSprop update over lists of tensors (see :class:`RMSprop` for the math)."""
     grads = descent_gradients(ops, params, grads, maximize=maximize, weight_decay=weight_decay)
-    ops.add_(step, 1)
+    ops.increment_(step)
     update_second_moment(ops, square_avg, grads, alpha)
     if centered:
         assert grad_avg is not None

@@ -38,7 +38,7 @@ def rprop_rule(
     """
     if maximize:
         grads = ops.neg(grads)
-    ops.add_(step, 1)
+    ops.increment_(step)
 
     # `prev` comes first: in differentiable mode LoopOps keeps a copy of its first operand, and
     # `prev` is overwritten below.
