@@ -22,12 +22,16 @@ def _ms(x: float | None) -> str:
     return f"{x:.2f}" if x < 10 else f"{x:.1f}"
 
 
+def _over(placements: int | None) -> str:
+    return f" over {placements} allocations" if placements and placements > 1 else ""
+
+
 def render(results: dict[str, Any]) -> str:
     """The markdown table of ``results`` (a ``step_bench.py --json`` file, parsed)."""
     meta, roof = results["meta"], results["roofline"]["gbps"]
     lines = [
         f"torch {meta.get('torch', '?')}, {meta['device']}, {meta['threads']} threads, scale {meta['scale']}, "
-        f"{meta['repeats']} interleaved repeats; roofline (`add_`) {roof:.1f} GB/s",
+        f"{meta['repeats']} interleaved repeats{_over(meta.get('placements'))}; roofline (`add_`) {roof:.1f} GB/s",
         "",
         "| layout | optimizer | torch default | torch fastest | optimkit default | /torch default "
         "| optimkit fastest | /torch fastest | roofline |",

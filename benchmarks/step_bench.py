@@ -104,13 +104,13 @@ class Scale:
 SCALES = {
     "full": Scale("full", shrink=1, warmup=3, repeats=24, sample_s=0.05, max_steps_per_sample=50,
                   roofline_numel=1 << 25, roofline_repeats=15, sched_steps=400, sched_repeats=9,
-                  compile_steps=10, others_on_b=None, placements=3),
+                  compile_steps=10, others_on_b=None, placements=6),
     "quick": Scale("quick", shrink=2, warmup=2, repeats=6, sample_s=0.02, max_steps_per_sample=20,
                    roofline_numel=1 << 25, roofline_repeats=9, sched_steps=200, sched_repeats=5,
                    compile_steps=10, others_on_b=None, placements=2,
                    changes=("layouts shrunk: every dimension halved (a: 400 tensors ~1M elements, "
                             "b: d=192 ~6.2M, c: 4096x2048 = 8.4M)",
-                            "warm-up 2 steps, 6 repeats over 2 allocations, ~20 ms samples (full: 3, 24 over 3, "
+                            "warm-up 2 steps, 6 repeats over 2 allocations, ~20 ms samples (full: 3, 24 over 6, "
                             "~50 ms)",
                             "scheduler samples of 200 steps x 5 repeats (full: 400 x 9)")),
     "smoke": Scale("smoke", shrink=16, warmup=1, repeats=1, sample_s=0.0, max_steps_per_sample=1,
