@@ -313,12 +313,12 @@ class LoopOps:
                 x.add_(1)
             return
         for x in counters:
-            x.add_(_one(x.dtype) if x.is_cpu else 1)
+            x.add_(_one(x.dtype) if x.is_cpu and type(x) is Tensor else 1)
 
 
 @functools.cache
 def _one(dtype: torch.dtype) -> Tensor:
-    return torch.ones((), dtype=dtype)
+    return torch.ones((), dtype=dtype, device="cpu")  # (not the default device, which may be a GPU)
 
 
 # Python numbers as operands of the binary kernels (mul_, add_, div_, ...): the argument parser
@@ -337,15 +337,15 @@ _number_tensors: dict[tuple[float, torch.dtype], Tensor] = {}
 def _number_tensor(value: float, x: Tensor) -> Any:
     """``value`` as a cached 0-dim tensor of ``x``'s dtype, where that is the same operand."""
     dtype = x.dtype
-    if value == 0 or value != value or dtype not in _NUMBER_DTYPES or not x.is_cpu:
-        return value
+    if value == 0 or value != value or dtype not in _NUMBER_DTYPES or not x.is_cpu or type(x) not in _FOREACH_TYPES:
+        return value  # (a tensor subclass, such as DTensor, dispatches operands its own way)
     key = (value, dtype)
     cached = _number_tensors.get(key)
     if cached is None:
         if len(_number_tensors) >= _NUMBER_CACHE_SIZE:
             _number_tensors.clear()
         try:
-            cached = torch.scalar_tensor(value, dtype=dtype)
+            cached = torch.scalar_tensor(value, dtype=dtype, device="cpu")
         except RuntimeError:  # beyond the dtype's range: the kernel rounds the number to inf itself
             return value
         _number_tensors[key] = cached
