@@ -9,7 +9,7 @@ per-tensor code in the rule that needs it. The executor picks an implementation 
 
 * :class:`LoopOps` applies each operation tensor by tensor (torch's for-loop kernels); the
   executor calls the rule once per run of consecutive parameters of about a cache's size (see
-  :func:`_cache_sized_runs`). Each tensor still goes through exactly the operations, with the
+  :func:`~._pieces.cache_sized_runs`). Each tensor still goes through exactly the operations, with the
   same operands, that torch's for-loop applies to it, only interleaved with the other tensors' of
   its run (element-wise operations on different tensors do not interact), so the numbers are
   torch's.
@@ -44,6 +44,8 @@ from torch.utils._foreach_utils import (
     _get_fused_kernels_supported_devices,
 )
 
+from . import _pieces
+
 __all__ = [
     "ListOps",
     "LoopOps",
@@ -67,7 +69,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 # Only plain tensors and Parameters take the foreach path by default (tensor subclasses such as
 # DTensor bring their own dispatch), as in torch's _default_to_fused_or_foreach.
-_FOREACH_TYPES = (Tensor, torch.nn.Parameter)
+_FOREACH_TYPES = _pieces.PLAIN_TENSOR_TYPES
 
 
 def scalar_value(value: Any) -> Any:
@@ -593,130 +595,6 @@ def _sparse_positions(*lists: list[Any]) -> set[int]:
     }
 
 
-# Elements per rule call of the per-tensor executor (float32: 256 KiB per operand, about a core's
-# L2 cache).
-_LOOP_RUN_ELEMENTS = 1 << 16
-
-
-def _cache_sized_runs(params: Sequence[Tensor], limit: int = _LOOP_RUN_ELEMENTS) -> list[list[int]]:
-    """Parameters in runs of at most ``limit`` elements: each larger tensor on its own, the smaller
-    ones packed together in the order they come, wherever they lie in the list.
-
-    The per-tensor executor calls the rule once per run. One call per parameter cost about twice
-    torch's for-loop time on many small tensors (Python overhead: 400 x 64 elements, SGD 5.0 vs
-    2.4 ms); one call for the whole group made every operation stream through all parameters
-    before the next, losing the cache between the operations on one tensor (Adadelta on 148
-    tensors of 25M elements: 2x slower). Runs keep both costs small. The small tensors need not be
-    neighbours: a rule treats each parameter on its own, so only the number of calls changes (a
-    transformer's biases and norm weights lie between its matrices: 51 calls instead of 99).
-
-    Example:
-        >>> import torch
-        >>> sizes = [10, 100, 10, 10, 30]
-        >>> _cache_sized_runs([torch.empty(n) for n in sizes], limit=25)
-        [[0, 2], [1], [3], [4]]
-    """
-    runs: list[list[int]] = []
-    small: list[int] | None = None
-    size = 0
-    for index, p in enumerate(params):
-        numel = p.numel()
-        if numel >= limit:
-            runs.append([index])
-            continue
-        if small is None or size + numel > limit:
-            small = []
-            runs.append(small)
-            size = 0
-        small.append(index)
-        size += numel
-    return runs
-
-
-# The per-tensor executor steps a tensor of more than _PIECED_ABOVE elements in pieces of
-# _PIECE_ELEMENTS (float32: 4 MiB per operand). Measured on one 33.5M-element tensor, ms per
-# step, whole tensor -> pieces of 2^18 / 2^19 / 2^20 elements: Adamax 72.7 -> 32.0 / 29.3 / 30.6,
-# Adadelta 134.7 -> 52.4 / 46.9 / 46.5, NAdam 92.1 -> 44.7 / 40.9 / 40.2. Each piece is a rule call
-# (about 25 us of Python): on a 3.1M-element embedding, pieces of 2^19 made ASGD, whose rule is a
-# few light passes, 2-5% slower, hence the larger pieces and the threshold of four of them.
-_PIECE_ELEMENTS = 1 << 20
-_PIECED_ABOVE = 4 * _PIECE_ELEMENTS
-
-
-def _pieceable(p: Tensor, g: Tensor, entries: list[Any]) -> bool:
-    """Whether ``p`` may be stepped piece by piece: a plain dense real tensor whose gradient and
-    state tensors are contiguous tensors of its shape, besides 0-dim counters and plain values."""
-    if type(p) not in _FOREACH_TYPES or p.is_complex() or not p.is_contiguous():
-        return False
-    if type(g) not in _FOREACH_TYPES or g.layout != torch.strided or g.shape != p.shape or not g.is_contiguous():
-        return False
-    for entry in entries:
-        if isinstance(entry, Tensor) and entry.dim() != 0 and not (
-            type(entry) in _FOREACH_TYPES and entry.shape == p.shape and entry.is_contiguous()
-        ):
-            return False
-    return True
-
-
-def _cache_sized_pieces(
-    params: list[Tensor], grads: list[Tensor], per_param: dict[str, list[Any]],
-    limit: int = _PIECE_ELEMENTS, above: int = _PIECED_ABOVE,
-) -> tuple[list[Tensor], list[Tensor], dict[str, list[Any]]]:
-    """The lists with each parameter of more than ``above`` elements split into pieces of ``limit``.
-
-    An element-wise rule chains its operations over a whole tensor, each one a pass over memory:
-    on a tensor larger than the cache every pass goes to RAM (Adamax: about nine). Over pieces
-    that fit in the cache the later operations find their operands there, so the rule runs at
-    close to one pass per operand (Adamax on 33.5M elements: 73 -> 29 ms), with the same arithmetic
-    on every element: the numbers are those of the whole tensor.
-
-    A piece takes views of the parameter, its gradient and its state tensors. A 0-dim counter
-    (``step``, ASGD's ``eta``) is advanced once per parameter: the first piece takes the counter
-    itself, the others a copy of its value before the step, whose update is dropped; every piece
-    thus computes its scalars (bias corrections) from the same count.
-
-    Example:
-        >>> import torch
-        >>> p, g, step = torch.zeros(10), torch.ones(10), torch.tensor(0.0)
-        >>> ps, gs, lists = _cache_sized_pieces([p], [g], {"step": [step]}, limit=4, above=8)
-        >>> [t.numel() for t in ps], lists["step"][0] is step, lists["step"][1] is step
-        ([4, 4, 2], True, False)
-    """
-    if all(p.numel() <= above for p in params):
-        return params, grads, per_param
-    names = list(per_param)
-    columns = [per_param[name] for name in names]
-    out_params: list[Tensor] = []
-    out_grads: list[Tensor] = []
-    out_columns: list[list[Any]] = [[] for _ in names]
-    for index, (p, g) in enumerate(zip(params, grads)):
-        entries = [column[index] for column in columns]
-        numel = p.numel()
-        if numel <= above or not _pieceable(p, g, entries):
-            out_params.append(p)
-            out_grads.append(g)
-            for out, entry in zip(out_columns, entries):
-                out.append(entry)
-            continue
-        # Copies of the counters before any piece advances them.
-        counters = [entry.clone() if isinstance(entry, Tensor) and entry.dim() == 0 else None for entry in entries]
-        flat_p, flat_g = p.view(-1), g.view(-1)
-        flat_entries = [entry.view(-1) if isinstance(entry, Tensor) and entry.dim() != 0 else entry
-                        for entry in entries]
-        for start in range(0, numel, limit):
-            end = min(start + limit, numel)
-            out_params.append(flat_p[start:end])
-            out_grads.append(flat_g[start:end])
-            for out, entry, flat, counter in zip(out_columns, entries, flat_entries, counters):
-                if counter is not None:
-                    out.append(entry if start == 0 else counter.clone() if end < numel else counter)
-                elif isinstance(flat, Tensor):
-                    out.append(flat[start:end])
-                else:
-                    out.append(entry)
-    return out_params, out_grads, dict(zip(names, out_columns))
-
-
 def execute(
     rule: Callable[..., None],
     params: list[Tensor],
@@ -747,7 +625,7 @@ def execute(
             once over all of ``params``.
         elementwise: the rule treats every element on its own (besides per-parameter counters),
             so the per-tensor executor may step large tensors in cache-sized pieces (see
-            :func:`_cache_sized_pieces`).
+            :func:`~._pieces.cache_sized_pieces`).
     """
     if not params:
         return
@@ -765,8 +643,8 @@ def execute(
     else:
         ops = LoopOps(differentiable)
         if elementwise and not differentiable and not torch.compiler.is_compiling():
-            params, grads, per_param = _cache_sized_pieces(params, grads, per_param)
-        groups = _cache_sized_runs(params)
+            params, grads, per_param = _pieces.cache_sized_pieces(params, grads, per_param)
+        groups = _pieces.cache_sized_runs(params)
     # Real parameters (the usual case) have real gradients and state: no views to make, which
     # keeps the per-parameter loop free of work it does not need.
     any_complex = any(p.is_complex() for p in params)

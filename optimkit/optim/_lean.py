@@ -51,13 +51,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
 from ._executor import LoopOps
+from ._pieces import Piece, PieceEntries, pieces
 
 if TYPE_CHECKING:
     from .optimizer import Optimizer
@@ -292,7 +292,7 @@ def compact_state(optimizer: Optimizer, group: dict[str, Any], fresh: dict[str, 
 
 def _expanded(state: dict[str, Any], name: str, signed: bool, dtype: torch.dtype) -> Tensor:
     """One compact state entry, whole, in full precision ``dtype``."""
-    return _expand_piece(state, name, signed, _Piece.entire(state[name].numel()), dtype)
+    return _expand_piece(state, name, signed, Piece(0, state[name].numel(), whole=True), dtype)
 
 
 def convert_state(optimizer: Optimizer, state_dtype: Any) -> None:
@@ -392,32 +392,9 @@ def state_bytes(optimizer: torch.optim.Optimizer) -> int:
 
 
 # ---------------------------------------------------------------------------------- the step
-@dataclass(frozen=True)
-class _Piece:
-    """Entries ``start:end`` of a parameter's flattened tensors, or (``whole``) the tensors as
-    they are: per-tensor rules (Lamb) and non-contiguous tensors, which have no flat view."""
-
-    start: int
-    end: int
-    whole: bool = False
-
-    @staticmethod
-    def entire(numel: int) -> _Piece:
-        return _Piece(0, numel, True)
-
-    def of(self, t: Tensor) -> Tensor:
-        return t if self.whole else t.view(-1)[self.start:self.end]
-
-    @property
-    def blocks(self) -> slice:
-        """The 8-bit scales of these entries (a piece starts on a block boundary)."""
-        return slice(self.start // BLOCK, -(-self.end // BLOCK))
-
-
-def _pieces(numel: int, whole: bool) -> list[_Piece]:
-    if whole or numel <= _PIECE:
-        return [_Piece(0, numel, whole)]
-    return [_Piece(start, min(start + _PIECE, numel)) for start in range(0, numel, _PIECE)]
+def _scales_of(piece: Piece) -> slice:
+    """The 8-bit scales of a piece's entries (a piece starts on a block boundary)."""
+    return slice(piece.start // BLOCK, -(-piece.end // BLOCK))
 
 
 def lean_update(optimizer: Optimizer, group: dict[str, Any], params: list[Tensor]) -> None:
@@ -442,25 +419,19 @@ def lean_update(optimizer: Optimizer, group: dict[str, Any], params: list[Tensor
         work_dtype = p.dtype if p.dtype in (torch.float32, torch.float64) else torch.float32
         whole = not cls._elementwise or not (p.is_contiguous() and grad.is_contiguous())
         entries = {name: values[index] for name, values in per_param.items()}
-        pieces = _pieces(p.numel(), whole)
-        # A counter advances once per parameter: later pieces work on copies of its value before.
-        counters = {name: v.clone() for name, v in entries.items()
-                    if len(pieces) > 1 and isinstance(v, Tensor) and v.dim() == 0}
-        for piece in pieces:
+        cuts = pieces(p.numel(), _PIECE, whole=whole)
+        views = PieceEntries(entries, len(cuts))
+        for number, piece in enumerate(cuts):
             target = piece.of(p.detach())
             work_p = target if target.dtype == work_dtype else target.to(work_dtype)
             work_g = piece.of(grad)
             work_g = work_g if work_g.dtype == work_dtype else work_g.to(work_dtype)
             lists: dict[str, list[Any]] = {}
             expanded: dict[str, Tensor] = {}
-            for name, value in entries.items():
+            for name, value in views.at(piece, last=number == len(cuts) - 1).items():
                 if name in lean and isinstance(value, Tensor) and value.dim() > 0:
                     expanded[name] = _expand_piece(state, name, lean[name], piece, work_dtype)
                     lists[name] = [expanded[name]]
-                elif isinstance(value, Tensor) and value.dim() == 0:
-                    lists[name] = [value if piece.start == 0 else counters[name].clone()]
-                elif isinstance(value, Tensor):
-                    lists[name] = [piece.of(value)]
                 else:
                     lists[name] = [value]
             rule(ops, [work_p], [work_g], **lists, **hyper)
@@ -473,20 +444,20 @@ def lean_update(optimizer: Optimizer, group: dict[str, Any], params: list[Tensor
                     target.copy_(work_p)
 
 
-def _expand_piece(state: dict[str, Any], name: str, signed: bool, piece: _Piece, dtype: torch.dtype) -> Tensor:
+def _expand_piece(state: dict[str, Any], name: str, signed: bool, piece: Piece, dtype: torch.dtype) -> Tensor:
     """A piece of one compact state entry in full precision ``dtype`` (the stored tensor itself
     where it is stored in ``dtype`` already)."""
     value, scales = state[name], state.get(name + _SCALE_SUFFIX)
     if scales is not None and value.dtype == torch.uint8:
-        return dequantize(piece.of(value), scales[piece.blocks], signed, dtype)
+        return dequantize(piece.of(value), scales[_scales_of(piece)], signed, dtype)
     return piece.of(value).to(dtype)
 
 
-def _store_piece(state: dict[str, Any], name: str, signed: bool, piece: _Piece, value: Tensor) -> None:
+def _store_piece(state: dict[str, Any], name: str, signed: bool, piece: Piece, value: Tensor) -> None:
     """Store ``value`` (from :func:`_expand_piece`, updated) back into the compact entry."""
     stored, scales = state[name], state.get(name + _SCALE_SUFFIX)
     if scales is not None and stored.dtype == torch.uint8:
-        codes, scales[piece.blocks] = quantize(value, signed)
+        codes, scales[_scales_of(piece)] = quantize(value, signed)
         piece.of(stored).copy_(codes)
         return
     part = piece.of(stored)

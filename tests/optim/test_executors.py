@@ -206,17 +206,17 @@ _PIECED_CASES: dict[str, dict[str, Any]] = {
 
 @pytest.mark.parametrize("name", sorted(_PIECED_CASES))
 def test_large_tensors_step_in_pieces_with_torchs_numbers(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from optimkit.optim import _executor
+    from optimkit.optim import _pieces
 
     calls: list[int] = []
-    pieces = _executor._cache_sized_pieces
+    pieces = _pieces.cache_sized_pieces
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         out = pieces(*args, **kwargs)
         calls.append(len(out[0]))
         return out
 
-    monkeypatch.setattr(_executor, "_cache_sized_pieces", counting)
+    monkeypatch.setattr(_pieces, "cache_sized_pieces", counting)
     generator = torch.Generator().manual_seed(3)
     base = [torch.randn(shape, generator=generator) for shape in _PIECED_SHAPES]
     ours = [b.clone().requires_grad_() for b in base]
