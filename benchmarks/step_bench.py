@@ -19,14 +19,16 @@ Supersedes ``benchmarks/step_time.py``. Four sections, each printed as a text ta
    optimkit variants only. Every row times the variants in :data:`VARIANTS` (optimkit default /
    foreach / fused, torch default / foreach / fused, peers when installed) on the *same*
    parameter and gradient tensors, interleaved round-robin (each repeat runs every variant once,
-   in rotated order) after warm-up steps. The full and quick scales do this on 3 and 2 fresh
+   in rotated order) after warm-up steps. The full and quick scales do this on 6 and 2 fresh
    allocations of the tensors (``--placements``), the variants built in a rotated order each
    time, and pool the samples: the same kernels on two allocations differ by up to 8% on a CPU,
    and one allocation per variant would charge that to the variant. Printed per variant: ms/step median and p25-p75, the
    effective GB/s of the minimal traffic (read p, g and every state tensor, write p and every
    state tensor; the state count is read off the optimizer state after warm-up), that as a
    fraction of the roofline, and the ratio to torch's default and to torch's fastest variant
-   (below 1.00 means faster than torch).
+   (below 1.00 means faster than torch). The roofline of a row is the ``add_`` of section 1 timed
+   once per repeat inside the row's own round-robin: the machine's bandwidth moves over minutes,
+   and a row is compared with what the memory gave while it ran.
 3. **Schedulers.** ``scheduler.step()`` in microseconds, optimkit against torch, for StepLR,
    CosineAnnealingLR, CyclicLR and OneCycleLR, with 1 and 10 param groups, float and Tensor lr,
    always over a ``torch.optim.SGD`` so that only the scheduler differs.
@@ -450,6 +452,7 @@ def bench_row(layout: Layout, case: Case, scale: Scale, device: str, repeats: in
     skipped: dict[str, str] = {}
     first_step_s: dict[str, float] = {}
     per_placement = max(1, repeats // max(1, placements))
+    roofline_s: list[float] = []
     for placement in range(max(1, placements)):
         shift = placement % max(1, len(variant_names))
         order = list(variant_names[shift:]) + list(variant_names[:shift])
@@ -457,6 +460,7 @@ def bench_row(layout: Layout, case: Case, scale: Scale, device: str, repeats: in
         for name, values in part["samples"].items():
             samples.setdefault(name, []).extend(values)
         skipped.update(part["skipped"])
+        roofline_s.extend(part["roofline_s"])
         for name, seconds in part["first_step_s"].items():
             first_step_s.setdefault(name, seconds)
         counts, row_counts, row_bytes, steps, regrad = (part["counts"], part["row_counts"], part["row_bytes"],
@@ -478,7 +482,12 @@ def bench_row(layout: Layout, case: Case, scale: Scale, device: str, repeats: in
     for r in results.values():
         r["vs_torch_default"] = r["median_ms"] / torch_default if torch_default else None
         r["vs_torch_best"] = r["median_ms"] / torch_times[torch_best_name] if torch_best_name else None
+    roofline = _summary_ms(roofline_s)
+    roofline_gbps = 3 * scale.roofline_numel * 4 / (roofline["median_ms"] / 1e3) / 1e9
+    for r in results.values():
+        r["roof"] = r["gbps"] / roofline_gbps
     return {"layout": layout.key, "optimizer": case.name, "tensors": len(params), "numel": layout.numel,
+            "roofline_gbps": roofline_gbps, "roofline_ms": roofline["median_ms"],
             "state_tensors": max(row_counts) if row_counts else 0, "min_bytes": row_bytes,
             "regrad": regrad, "torch_best": torch_best_name, "variants": results, "skipped": skipped}
 
@@ -539,12 +548,24 @@ def _time_row(layout: Layout, case: Case, scale: Scale, device: str, repeats: in
         steps = 1
 
     samples: dict[str, list[float]] = {n: [] for n in names}
+    # The roofline's own add_, timed in the same round-robin: the machine's bandwidth moves over
+    # minutes (one quiet machine measured 45, 53 and 66 GB/s at the starts of three runs), so a
+    # row is compared with what the memory gave while the row ran.
+    roof_a = torch.ones(scale.roofline_numel, device=device)
+    roof_b = torch.full((scale.roofline_numel,), 1e-7, device=device)
+    roof_a.add_(roof_b)
+    roofline_s: list[float] = []
     gc_was_enabled = gc.isenabled()
     gc.collect()
     gc.disable()
     try:
         for r in range(repeats):
             order = names[r % len(names):] + names[:r % len(names)] if names else []
+            _sync(device)
+            start = time.perf_counter()
+            roof_a.add_(roof_b)
+            _sync(device)
+            roofline_s.append(time.perf_counter() - start)
             for name in order:
                 opt = optimizers[name]
                 if regrad:  # outside the timed region, for every variant alike
@@ -561,9 +582,10 @@ def _time_row(layout: Layout, case: Case, scale: Scale, device: str, repeats: in
         if gc_was_enabled:
             gc.enable()
 
-    del optimizers
+    del optimizers, roof_a, roof_b
     return {"samples": samples, "skipped": skipped, "first_step_s": first_step_s, "counts": counts,
-            "row_counts": row_counts, "row_bytes": row_bytes, "steps": steps, "regrad": regrad, "params": params}
+            "row_counts": row_counts, "row_bytes": row_bytes, "steps": steps, "regrad": regrad, "params": params,
+            "roofline_s": roofline_s}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -596,20 +618,21 @@ def _ms(x: float) -> str:
     return f"{x:.3f}" if x < 10 else f"{x:.1f}" if x < 1000 else f"{x:.0f}"
 
 
-def print_rows(rows: list[dict[str, Any]], layouts: dict[str, Layout], roof_gbps: float) -> None:
+def print_rows(rows: list[dict[str, Any]], layouts: dict[str, Layout]) -> None:
     for key in dict.fromkeys(r["layout"] for r in rows):
         layout = layouts[key]
         print(f"\nlayout {key}: {layout.title}, {len(layout.shapes)} tensors, {layout.numel / 1e6:.2f}M elements "
               f"({layout.numel * 4 / 1e6:.1f} MB fp32)\n  {layout.detail}")
         table = []
         for row in (r for r in rows if r["layout"] == key):
+            table.append([row["optimizer"], f"(roofline add_ in this row: {row['roofline_gbps']:.1f} GB/s)"])
             first = True
             for name, v in row["variants"].items():
                 label = f"{row['optimizer']} (S={row['state_tensors']})" if first else ""
                 first = False
                 best = " *" if name == row["torch_best"] else ""
                 table.append([label, name + best, _ms(v["median_ms"]), f"{_ms(v['p25_ms'])}-{_ms(v['p75_ms'])}",
-                              v["steps_per_sample"], f"{v['gbps']:.1f}", f"{v['gbps'] / roof_gbps:.2f}",
+                              v["steps_per_sample"], f"{v['gbps']:.1f}", f"{v['roof']:.2f}",
                               _fmt(v["vs_torch_default"]), _fmt(v["vs_torch_best"])])
             for name, why in row["skipped"].items():
                 table.append(["", name, "skipped", why[:60], "", "", "", "", ""])
@@ -758,7 +781,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 variant_names = list(VARIANTS)
                 print(f"\noptimizer steps: variants {', '.join(variant_names)}; fixed gradients shared by every "
                       f"variant of a row; GB/s = (3 + 2 S) x bytes of p / step time, S = state tensors shaped "
-                      f"like p (fewest kept by any variant); roof = GB/s / roofline; * = torch's fastest")
+                      f"like p (fewest kept by any variant); roof = GB/s / the roofline's add_ timed in the row's own "
+                      f"round-robin (one sample per repeat); * = torch's fastest")
                 print("  not benchmarked (not element-wise): "
                       + ", ".join(f"{k} ({v})" for k, v in NOT_ELEMENTWISE.items()))
                 for key, name in plan(args.layouts, args.optimizers, scale):
@@ -767,7 +791,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                     rows.append(row)
                     gc.collect()
                 results["steps"] = rows
-                print_rows(rows, layouts, roof["gbps"])
+                print_rows(rows, layouts)
                 print_summary(rows)
                 results["layouts"] = {k: {"title": v.title, "tensors": len(v.shapes), "numel": v.numel,
                                           "detail": v.detail, "shapes": [list(s) for s in v.shapes]}

@@ -10,6 +10,7 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "step_bench.py"
@@ -48,6 +49,10 @@ def test_step_bench_smoke(tmp_path: Path, capsys) -> None:
         assert len(variant["samples_ms"]) == 1
         assert variant["vs_torch_default"] > 0 and variant["vs_torch_best"] > 0
     assert row["variants"]["torch-default"]["vs_torch_default"] == 1.0
+    # The row's own roofline: its add_ timed in the row's round-robin, one sample per repeat.
+    assert row["roofline_gbps"] > 0 and row["roofline_ms"] > 0
+    for variant in row["variants"].values():
+        assert variant["roof"] == pytest.approx(variant["gbps"] / row["roofline_gbps"])
     assert row["torch_best"] in row["variants"]
 
     sched = results["schedulers"]
