@@ -57,6 +57,9 @@ __all__ = ["FlatBuffer", "FlatRun", "FlatStates", "buffer_of", "flatten_paramete
 
 # Parameter -> its buffer. Weak, so that flattening keeps no model alive.
 _OWNERS: WeakIdKeyDictionary = WeakIdKeyDictionary()
+_SHAPE = operator.attrgetter("shape")
+_GRAD = operator.attrgetter("grad")
+
 # Bumped by every flatten_parameters call: optimizers cache their plans under it.
 _GENERATION = itertools.count(1)
 _generation = 0
@@ -117,19 +120,39 @@ class FlatBuffer:
         """The flat part of ``flat`` that parameters ``first`` to ``last`` (inclusive) cover."""
         return flat[self.offsets[first]: self.offsets[last] + self.shapes[last].numel()]
 
+    def _live(self, indices: list[int]) -> list[Tensor | None]:
+        refs = self._refs
+        if indices[-1] - indices[0] + 1 == len(indices):  # consecutive (a run): one slice
+            return [ref() for ref in refs[indices[0]:indices[-1] + 1]]
+        return [refs[i]() for i in indices]
+
+    def _at(self, values: list[Any], indices: list[int]) -> list[Any]:
+        if indices[-1] - indices[0] + 1 == len(indices):
+            return values[indices[0]:indices[-1] + 1]
+        return [values[i] for i in indices]
+
     def data_intact(self, indices: list[int]) -> bool:
         """Whether the parameters at ``indices`` are alive and still live in :attr:`data`."""
-        refs, ptrs = self._refs, self._data_ptrs
-        for i in indices:
-            p = refs[i]()
-            if p is None or p.data_ptr() != ptrs[i] or p.shape != self.shapes[i]:
-                return False
-        return True
+        # Every step asks this for every flattened parameter: whole-list comparisons (C loops)
+        # rather than a Python loop with three tests per parameter.
+        live = self._live(indices)
+        try:
+            ptrs = list(map(Tensor.data_ptr, live))
+        except TypeError:  # a parameter is gone (None)
+            return False
+        return ptrs == self._at(self._data_ptrs, indices) and (
+            list(map(_SHAPE, live)) == self._at(self.shapes, indices))
 
     def attach_grads(self, indices: list[int]) -> bool:
         """Make the gradients of the parameters at ``indices`` the views into :attr:`grad` again,
         copying in any that was replaced. False when one has no gradient or one that does not fit
         (the step then takes the per-tensor path)."""
+        try:
+            grads = list(map(_GRAD, self._live(indices)))
+        except AttributeError:  # a parameter is gone (None)
+            return False
+        if all(map(operator.is_, grads, self._at(self.grad_views, indices))):
+            return True  # (the usual step: every gradient is its view)
         for i in indices:
             p, view = self._refs[i](), self.grad_views[i]
             if p is None:
@@ -343,18 +366,21 @@ class FlatStates:
         tensors: dict[str, list[Tensor]] = {}
         scalars: dict[str, list[Tensor]] = {}
         shared: dict[str, Any] = {}
+        attached: set[str] = set()  # state already held by the flat buffers (the usual step)
         for name, values in per_param.items():
-            chosen = [values[position] for position in positions]
+            chosen = _picked(values, positions)
             head = chosen[0]
             if isinstance(head, Tensor) and head.dim() > 0:
-                if not (self._is_attached(buffer, name, indices, chosen) or self._fits(buffer, indices, chosen)):
+                if self._is_attached(buffer, name, indices, chosen):
+                    attached.add(name)
+                elif not self._fits(buffer, indices, chosen):
                     return None
                 tensors[name] = chosen
             elif isinstance(head, Tensor):
-                entry = self._flat.get((id(buffer), "scalar:" + name))
-                if entry is not None and all(map(operator.is_, chosen, entry[1][first:last + 1])):
-                    span = entry[0][first:last + 1]  # attached: one comparison over the span
-                    if not bool((span == span[0]).all()):
+                if self._is_attached(buffer, "scalar:" + name, indices, chosen):
+                    attached.add(name)
+                    span = self._flat[(id(buffer), "scalar:" + name)][0][first:last + 1]
+                    if not bool((span == span[0]).all()):  # one comparison over the span
                         return None
                 elif not _all_equal_scalars(chosen):
                     return None
@@ -367,10 +393,12 @@ class FlatStates:
         copy_back: list[tuple[Tensor, Tensor]] = []
         for name in per_param:
             if name in tensors:
-                flat = self._attached(buffer, name, indices, tensors[name], state)
+                flat = (self._flat[(id(buffer), name)][0] if name in attached
+                        else self._attached(buffer, name, indices, tensors[name], state))
                 lists[name] = [buffer.span(flat, first, last)]
             elif name in scalars:
-                flat, views = self._attached_scalars(buffer, name, indices, scalars[name], state)
+                flat, views = (self._flat[(id(buffer), "scalar:" + name)] if name in attached
+                               else self._attached_scalars(buffer, name, indices, scalars[name], state))
                 lists[name] = [views[first]]
                 copy_back.append((views[first], flat[first + 1:last + 1]))
             else:
@@ -387,10 +415,10 @@ class FlatStates:
         return self._attach(buffer, "scalar:" + name, name, indices, values, state, count,
                             lambda flat: [flat[i] for i in range(count)])
 
-    def _is_attached(self, buffer: FlatBuffer, name: str, indices: list[int], values: list[Any]) -> bool:
-        """Whether ``values`` are already the views into the flat state buffer ``name``."""
-        entry = self._flat.get((id(buffer), name))
-        return entry is not None and all(map(operator.is_, values, [entry[1][i] for i in indices]))
+    def _is_attached(self, buffer: FlatBuffer, key_name: str, indices: list[int], values: list[Any]) -> bool:
+        """Whether ``values`` are already the views into the flat state buffer ``key_name``."""
+        entry = self._flat.get((id(buffer), key_name))
+        return entry is not None and all(map(operator.is_, values, buffer._at(entry[1], indices)))
 
     @staticmethod
     def _fits(buffer: FlatBuffer, indices: list[int], values: list[Any]) -> bool:
@@ -416,7 +444,7 @@ class FlatStates:
         views that do not hold them yet and ``state[p][name]`` pointing at the views."""
         key = (id(buffer), key_name)
         entry = self._flat.get(key)
-        if entry is not None and all(map(operator.is_, values, [entry[1][i] for i in indices])):
+        if entry is not None and all(map(operator.is_, values, buffer._at(entry[1], indices))):
             return entry
         head = values[0]
         if entry is None or entry[0].dtype != head.dtype or entry[0].device != head.device:
@@ -452,6 +480,13 @@ def _consecutive(members: list[tuple[int, int]], sizes: list[int]) -> Iterable[l
         run.append(member)
     if run:
         yield run
+
+
+def _picked(values: list[Any], positions: list[int]) -> list[Any]:
+    """``values`` at ``positions``: a slice where they are consecutive (a run usually is)."""
+    if positions[-1] - positions[0] + 1 == len(positions) and positions[-1] >= positions[0]:
+        return values[positions[0]:positions[-1] + 1]
+    return [values[position] for position in positions]
 
 
 def _all_equal_scalars(values: list[Tensor]) -> bool:
