@@ -16,7 +16,6 @@ torch's. What it adds, for every algorithm:
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeAlias
 
@@ -131,9 +130,6 @@ def scalar_step_tensor(p: Tensor, *, on_device: bool, fused: bool = False) -> Te
 
 # What torch's fused kernels take for a numeric option.
 _KERNEL_NUMBERS = (int, float, Tensor, torch.nn.Parameter)
-
-
-_GRAD_IS_SPARSE = operator.attrgetter("grad.is_sparse")
 
 
 def _has_state(state: dict[str, Any] | None) -> bool:
@@ -435,10 +431,9 @@ class Optimizer(StateDictLoading):
 
     def _params_with_grad(self, group: dict[str, Any]) -> list[Tensor]:
         params = [p for p in group["params"] if p.grad is not None]
-        # (map over C methods: this runs for every parameter of every step)
         if type(self)._check_param is Optimizer._check_param and not (
-            (not self._supports_complex and any(map(Tensor.is_complex, params)))
-            or (not self._supports_sparse and any(map(_GRAD_IS_SPARSE, params)))
+            (not self._supports_complex and any(p.is_complex() for p in params))
+            or (not self._supports_sparse and any(p.grad.is_sparse for p in params))  # type: ignore[union-attr]
         ):
             return params  # the common checks pass for the whole list (a call per parameter costs more)
         for p in params:
