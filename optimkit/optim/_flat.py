@@ -121,15 +121,7 @@ class FlatBuffer:
         return flat[self.offsets[first]: self.offsets[last] + self.shapes[last].numel()]
 
     def _live(self, indices: list[int]) -> list[Tensor | None]:
-        refs = self._refs
-        if indices[-1] - indices[0] + 1 == len(indices):  # consecutive (a run): one slice
-            return [ref() for ref in refs[indices[0]:indices[-1] + 1]]
-        return [refs[i]() for i in indices]
-
-    def _at(self, values: list[Any], indices: list[int]) -> list[Any]:
-        if indices[-1] - indices[0] + 1 == len(indices):
-            return values[indices[0]:indices[-1] + 1]
-        return [values[i] for i in indices]
+        return [ref() for ref in _picked(self._refs, indices)]
 
     def data_intact(self, indices: list[int]) -> bool:
         """Whether the parameters at ``indices`` are alive and still live in :attr:`data`."""
@@ -140,8 +132,8 @@ class FlatBuffer:
             ptrs = list(map(Tensor.data_ptr, live))
         except TypeError:  # a parameter is gone (None)
             return False
-        return ptrs == self._at(self._data_ptrs, indices) and (
-            list(map(_SHAPE, live)) == self._at(self.shapes, indices))
+        return ptrs == _picked(self._data_ptrs, indices) and (
+            list(map(_SHAPE, live)) == _picked(self.shapes, indices))
 
     def attach_grads(self, indices: list[int]) -> bool:
         """Make the gradients of the parameters at ``indices`` the views into :attr:`grad` again,
@@ -151,7 +143,7 @@ class FlatBuffer:
             grads = list(map(_GRAD, self._live(indices)))
         except AttributeError:  # a parameter is gone (None)
             return False
-        if all(map(operator.is_, grads, self._at(self.grad_views, indices))):
+        if all(map(operator.is_, grads, _picked(self.grad_views, indices))):
             return True  # (the usual step: every gradient is its view)
         for i in indices:
             p, view = self._refs[i](), self.grad_views[i]
@@ -418,7 +410,7 @@ class FlatStates:
     def _is_attached(self, buffer: FlatBuffer, key_name: str, indices: list[int], values: list[Any]) -> bool:
         """Whether ``values`` are already the views into the flat state buffer ``key_name``."""
         entry = self._flat.get((id(buffer), key_name))
-        return entry is not None and all(map(operator.is_, values, buffer._at(entry[1], indices)))
+        return entry is not None and all(map(operator.is_, values, _picked(entry[1], indices)))
 
     @staticmethod
     def _fits(buffer: FlatBuffer, indices: list[int], values: list[Any]) -> bool:
@@ -444,7 +436,7 @@ class FlatStates:
         views that do not hold them yet and ``state[p][name]`` pointing at the views."""
         key = (id(buffer), key_name)
         entry = self._flat.get(key)
-        if entry is not None and all(map(operator.is_, values, buffer._at(entry[1], indices))):
+        if entry is not None and all(map(operator.is_, values, _picked(entry[1], indices))):
             return entry
         head = values[0]
         if entry is None or entry[0].dtype != head.dtype or entry[0].device != head.device:
@@ -483,9 +475,12 @@ def _consecutive(members: list[tuple[int, int]], sizes: list[int]) -> Iterable[l
 
 
 def _picked(values: list[Any], positions: list[int]) -> list[Any]:
-    """``values`` at ``positions``: a slice where they are consecutive (a run usually is)."""
-    if positions[-1] - positions[0] + 1 == len(positions) and positions[-1] >= positions[0]:
-        return values[positions[0]:positions[-1] + 1]
+    """``values`` at ``positions``: one slice where the positions count up one by one (a run's
+    usually do), else one by one. (First and last alone do not tell: [0, 2, 1, 3] spans 0..3 too,
+    and a group may list a buffer's parameters in another order than the buffer.)"""
+    first = positions[0]
+    if positions == list(range(first, first + len(positions))):
+        return values[first:first + len(positions)]
     return [values[position] for position in positions]
 
 

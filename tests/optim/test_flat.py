@@ -250,3 +250,32 @@ def test_odd_sizes_split_into_runs_and_stay_identical(name: str, executor: str, 
     train(entry, plain, plain_opt, range(STEPS))
     train(entry, flat, flat_opt, range(STEPS))
     assert_bitwise_equal(flat, plain)
+
+
+@pytest.mark.parametrize("name", ["Adam", "NAdam", "SGD"])
+def test_a_group_in_another_order_than_the_buffer_keeps_each_state_its_own(name: str) -> None:
+    # The group lists the buffer's parameters as 0, 2, 1, 3: first and last alone span 0..3 as
+    # a run in order would, but each state tensor must stay with its own parameter. Equal sizes,
+    # so that a mix-up would pass every shape check.
+    def params() -> list[torch.Tensor]:
+        generator = torch.Generator().manual_seed(0)
+        return [nn.Parameter(torch.randn(128, generator=generator)) for _ in range(4)]
+
+    plain, flat = params(), params()
+    optimkit.flatten_parameters(flat)
+    order = [0, 2, 1, 3]
+    kwargs: dict[str, Any] = {"lr": 0.1, "foreach": False} | ({"momentum": 0.9} if name == "SGD" else {})
+    plain_opt = getattr(ok, name)([plain[i] for i in order], **kwargs)
+    flat_opt = getattr(ok, name)([flat[i] for i in order], **kwargs)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        for a, b in zip(plain, flat):
+            grad = torch.randn(a.shape, generator=generator)
+            a.grad = grad.clone()
+            b.grad.copy_(grad)  # type: ignore[union-attr]
+        plain_opt.step()
+        flat_opt.step()
+    for a, b in zip(plain, flat):
+        assert torch.equal(a, b)
+        for key, value in plain_opt.state[a].items():
+            assert torch.equal(flat_opt.state[b][key], value), key
