@@ -316,14 +316,13 @@ def test_default_loop_is_torchs_loop_bitwise(entry: DBEntry, config: dict[str, A
 
 @pytest.mark.parametrize("name", ["Adamax", "ASGD", "NAdam", "RMSprop"])
 def test_cached_operands_stay_on_the_cpu_whatever_the_default_device(name: str) -> None:
-    # The cached 1 of the counters and the cached number tensors are made on the CPU explicitly:
+    # The cached number tensors (the counters' 1 among them) are made on the CPU explicitly:
     # under `with torch.device(...)` a factory call would otherwise put them elsewhere. (torch's
     # own Adamax, ASGD and NAdam fail there, making their step counters on the default device:
     # the reference steps outside the context.)
     from optimkit.optim import _executor
 
     _executor._number_tensors.clear()
-    _executor._one.cache_clear()
     p = torch.nn.Parameter(torch.randn(6))
     q = p.detach().clone().requires_grad_()
     opt, reference = getattr(ok, name)([p]), getattr(torch.optim, name)([q])
