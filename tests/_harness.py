@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib.util
 import inspect
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
 from typing import Any, NamedTuple
 
 import pytest
@@ -388,3 +391,21 @@ def differentiable_steps(cls: type, start: Tensor, steps: int, **kwargs: Any) ->
         w.grad = torch.cos(torch.arange(w.numel(), dtype=w.dtype).reshape(w.shape) * (step + 1))
         opt.step()
     return w
+
+
+# ------------------------------------------------------------------------------------ scripts
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative: str) -> ModuleType:
+    """A script of the checkout (``benchmarks/step_bench.py``, ``scripts/update_docs.py``),
+    freshly imported as a module and registered as ``optimkit_<its stem>`` in ``sys.modules``
+    (dataclasses look their module up there)."""
+    path = ROOT / relative
+    name = f"optimkit_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

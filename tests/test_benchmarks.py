@@ -13,19 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "step_bench.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("optimkit_step_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["optimkit_step_bench"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+from tests._harness import load_script
 
 
 def test_step_bench_smoke(tmp_path: Path, capsys) -> None:
-    bench = _load()
+    bench = load_script("benchmarks/step_bench.py")
     threads = torch.get_num_threads()
     out = tmp_path / "results.json"
     returned = bench.main(["--smoke", "--layouts", "c", "--optimizers", "adam", "--repeats", "1",
@@ -63,9 +55,7 @@ def test_step_bench_smoke(tmp_path: Path, capsys) -> None:
     assert returned["steps"][0]["optimizer"] == "adam"
 
     # The README's table renders from this file: one line per row, the fastest variant named.
-    spec = importlib.util.spec_from_file_location("optimkit_markdown_table", SCRIPT.parent / "markdown_table.py")
-    table = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table)
+    table = load_script("benchmarks/markdown_table.py")
     lines = table.render(results).splitlines()
     assert lines[-1].startswith("| c | adam | ") and len(lines) == 5
     assert "roofline" in lines[0]
@@ -74,7 +64,7 @@ def test_step_bench_smoke(tmp_path: Path, capsys) -> None:
 def test_variants_are_data() -> None:
     """The variant list is a registry: a new variant is one registration, and a builder that
     returns None for an optimizer is skipped, not an error."""
-    bench = _load()
+    bench = load_script("benchmarks/step_bench.py")
     assert list(bench.VARIANTS)[:7] == ["optimkit-default", "optimkit-foreach", "optimkit-fused",
                                         "optimkit-fastest", "torch-default", "torch-foreach", "torch-fused"]
     layout = bench.layout_c(64)
@@ -84,22 +74,11 @@ def test_variants_are_data() -> None:
     assert row["variants"]["optimkit-default"]["vs_torch_default"] is None
 
 
-STATE_MEMORY = SCRIPT.parent / "state_memory.py"
-
-
-def _load_state_memory():
-    spec = importlib.util.spec_from_file_location("optimkit_state_memory", STATE_MEMORY)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["optimkit_state_memory"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_state_memory_smoke(tmp_path: Path, capsys, monkeypatch) -> None:
     """benchmarks/state_memory.py end to end: every asked-for row is either measured or printed
     with why it did not run. torchao is hidden (its rows compile for tens of seconds), so its row
     must say "not installed"; bitsandbytes runs when installed; the optimkit rows must run."""
-    bench = _load_state_memory()
+    bench = load_script("benchmarks/state_memory.py")
     for name in ("torchao", "torchao.optim"):
         monkeypatch.setitem(sys.modules, name, None)  # import raises ModuleNotFoundError
     has_bnb = importlib.util.find_spec("bitsandbytes") is not None

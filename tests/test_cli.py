@@ -105,12 +105,9 @@ def test_readme_optimizer_table_is_current() -> None:
 
 def test_readme_check_detects_a_stale_table() -> None:
     """The check above can fail: a README whose table lost a row is regenerated with it."""
-    import importlib.util
+    from tests._harness import load_script
 
-    spec = importlib.util.spec_from_file_location("_update_docs", ROOT / "scripts" / "update_docs.py")
-    assert spec is not None and spec.loader is not None
-    update_docs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(update_docs)
+    update_docs = load_script("scripts/update_docs.py")
     current = (ROOT / "README.md").read_text()
     start, end = current.index(update_docs.START), current.index(update_docs.END)
     table = current[start:end].splitlines(True)

@@ -57,11 +57,9 @@ def test_every_linked_plot_is_a_png(rendered: str) -> None:
 
 
 def test_stale_page_is_detected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.util
+    from tests._harness import load_script
 
-    spec = importlib.util.spec_from_file_location("update_docs", ROOT / "scripts" / "update_docs.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    module = load_script("scripts/update_docs.py")
     stale_page = tmp_path / "reference.md"
     stale_page.write_text(PAGE.read_text().replace("### `adam`: Adam", "### `adam`: Adam (edited)"))
     monkeypatch.setattr(module, "REFERENCE", stale_page)

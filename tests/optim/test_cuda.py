@@ -4,9 +4,7 @@ where a GPU is lent."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ from torch import nn
 
 import optimkit
 from tests._db import DBEntry, cases
-from tests._harness import assert_params_close, assert_states_close, build, grads_at
+from tests._harness import assert_params_close, assert_states_close, build, grads_at, load_script
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -123,12 +121,7 @@ def test_flattened_model_on_cuda_trains_to_identical_parameters(name: str) -> No
 
 
 def test_step_bench_runs_on_cuda(tmp_path: Path) -> None:
-    script = Path(__file__).resolve().parents[2] / "benchmarks" / "step_bench.py"
-    spec = importlib.util.spec_from_file_location("optimkit_step_bench_cuda", script)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules["optimkit_step_bench_cuda"] = bench
-    spec.loader.exec_module(bench)
+    bench = load_script("benchmarks/step_bench.py")
     out = tmp_path / "cuda.json"
     bench.main(["--smoke", "--device", "cuda", "--layouts", "b", "--optimizers", "adam,nadam", "--repeats", "1",
                 "--no-compile", "--json", str(out)])
