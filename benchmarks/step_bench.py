@@ -385,24 +385,42 @@ def _summary_ms(samples_s: Sequence[float]) -> dict[str, Any]:
             "samples_ms": ms}
 
 
-def measure_roofline(device: str, numel: int, repeats: int) -> dict[str, Any]:
-    """In-place ``a.add_(b)`` on float32: bytes = 3 x numel x 4 (read a, read b, write a)."""
-    a = torch.ones(numel, device=device)
-    b = torch.full((numel,), 1e-7, device=device)
-    for _ in range(2):
-        a.add_(b)
-    samples = []
-    for _ in range(repeats):
-        _sync(device)
+class Roofline:
+    """In-place ``a.add_(b)`` on ``numel`` float32 elements: bytes = 3 x numel x 4 (read a, read
+    b, write a). Built once, then timed a sample at a time: at the start of a run and inside
+    every row's round-robin."""
+
+    def __init__(self, device: str, numel: int) -> None:
+        self.device, self.numel = device, numel
+        self.bytes = 3 * numel * 4
+        self._a = torch.ones(numel, device=device)
+        self._b = torch.full((numel,), 1e-7, device=device)
+        for _ in range(2):
+            self._a.add_(self._b)
+
+    def sample(self) -> float:
+        """Seconds of one ``add_``."""
+        _sync(self.device)
         start = time.perf_counter()
-        a.add_(b)
-        _sync(device)
-        samples.append(time.perf_counter() - start)
-    nbytes = 3 * numel * 4
+        self._a.add_(self._b)
+        _sync(self.device)
+        return time.perf_counter() - start
+
+    def gbps(self, seconds: float) -> float:
+        return _gbps(self.bytes, seconds)
+
+
+def _gbps(nbytes: int, seconds: float) -> float:
+    return nbytes / seconds / 1e9
+
+
+def measure_roofline(device: str, numel: int, repeats: int) -> dict[str, Any]:
+    """The :class:`Roofline` at the start of a run: median and best of ``repeats`` samples."""
+    roofline = Roofline(device, numel)
+    samples = [roofline.sample() for _ in range(repeats)]
     summary = _summary_ms(samples)
-    best = min(samples)
-    return {"numel": numel, "bytes": nbytes, **summary, "gbps": nbytes / (summary["median_ms"] / 1e3) / 1e9,
-            "gbps_best": nbytes / best / 1e9}
+    return {"numel": numel, "bytes": roofline.bytes, **summary,
+            "gbps": roofline.gbps(summary["median_ms"] / 1e3), "gbps_best": roofline.gbps(min(samples))}
 
 
 def _state_count(opt: torch.optim.Optimizer, params: list[Tensor]) -> list[int]:
@@ -461,6 +479,7 @@ def bench_row(layout: Layout, case: Case, scale: Scale, device: str, repeats: in
             samples.setdefault(name, []).extend(values)
         skipped.update(part["skipped"])
         roofline_s.extend(part["roofline_s"])
+        roofline_bytes = part["roofline_bytes"]
         for name, seconds in part["first_step_s"].items():
             first_step_s.setdefault(name, seconds)
         counts, row_counts, row_bytes, steps, regrad = (part["counts"], part["row_counts"], part["row_bytes"],
@@ -475,19 +494,19 @@ def bench_row(layout: Layout, case: Case, scale: Scale, device: str, repeats: in
         results[name] = {**summary, "library": VARIANTS[name].library, "steps_per_sample": steps,
                          "state_tensors": max(counts[name]) if counts[name] else 0,
                          "first_step_s": first_step_s.get(name),
-                         "gbps": row_bytes / (summary["median_ms"] / 1e3) / 1e9}
+                         "gbps": _gbps(row_bytes, summary["median_ms"] / 1e3)}
     torch_times = {n: r["median_ms"] for n, r in results.items() if r["library"] == "torch"}
     torch_default = torch_times.get("torch-default")
     torch_best_name = min(torch_times, key=torch_times.__getitem__) if torch_times else None
     for r in results.values():
         r["vs_torch_default"] = r["median_ms"] / torch_default if torch_default else None
         r["vs_torch_best"] = r["median_ms"] / torch_times[torch_best_name] if torch_best_name else None
-    roofline = _summary_ms(roofline_s)
-    roofline_gbps = 3 * scale.roofline_numel * 4 / (roofline["median_ms"] / 1e3) / 1e9
+    roofline_ms = _summary_ms(roofline_s)["median_ms"]
+    roofline_gbps = _gbps(roofline_bytes, roofline_ms / 1e3)
     for r in results.values():
         r["roof"] = r["gbps"] / roofline_gbps
     return {"layout": layout.key, "optimizer": case.name, "tensors": len(params), "numel": layout.numel,
-            "roofline_gbps": roofline_gbps, "roofline_ms": roofline["median_ms"],
+            "roofline_gbps": roofline_gbps, "roofline_ms": roofline_ms,
             "state_tensors": max(row_counts) if row_counts else 0, "min_bytes": row_bytes,
             "regrad": regrad, "torch_best": torch_best_name, "variants": results, "skipped": skipped}
 
@@ -551,9 +570,7 @@ def _time_row(layout: Layout, case: Case, scale: Scale, device: str, repeats: in
     # The roofline's own add_, timed in the same round-robin: the machine's bandwidth moves over
     # minutes (one quiet machine measured 45, 53 and 66 GB/s at the starts of three runs), so a
     # row is compared with what the memory gave while the row ran.
-    roof_a = torch.ones(scale.roofline_numel, device=device)
-    roof_b = torch.full((scale.roofline_numel,), 1e-7, device=device)
-    roof_a.add_(roof_b)
+    roofline = Roofline(device, scale.roofline_numel)
     roofline_s: list[float] = []
     gc_was_enabled = gc.isenabled()
     gc.collect()
@@ -561,11 +578,7 @@ def _time_row(layout: Layout, case: Case, scale: Scale, device: str, repeats: in
     try:
         for r in range(repeats):
             order = names[r % len(names):] + names[:r % len(names)] if names else []
-            _sync(device)
-            start = time.perf_counter()
-            roof_a.add_(roof_b)
-            _sync(device)
-            roofline_s.append(time.perf_counter() - start)
+            roofline_s.append(roofline.sample())
             for name in order:
                 opt = optimizers[name]
                 if regrad:  # outside the timed region, for every variant alike
@@ -582,10 +595,10 @@ def _time_row(layout: Layout, case: Case, scale: Scale, device: str, repeats: in
         if gc_was_enabled:
             gc.enable()
 
-    del optimizers, roof_a, roof_b
+    del optimizers
     return {"samples": samples, "skipped": skipped, "first_step_s": first_step_s, "counts": counts,
             "row_counts": row_counts, "row_bytes": row_bytes, "steps": steps, "regrad": regrad, "params": params,
-            "roofline_s": roofline_s}
+            "roofline_s": roofline_s, "roofline_bytes": roofline.bytes}
 
 
 # ------------------------------------------------------------------------------------------------
