@@ -56,7 +56,7 @@ from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps
-from ._moments import update_second_moment
+from ._moments import root_of_fresh, update_second_moment
 from .optimizer import Optimizer, ParamsT
 
 __all__ = ["AdamWScheduleFree", "AveragingStep", "SGDScheduleFree", "adamw_schedule_free_rule", "averaging_step",
@@ -213,8 +213,7 @@ def adamw_schedule_free_rule(
     update_second_moment(ops, exp_avg_sq, grads, beta2)
     # The bias correction counts the group's steps (k + 1), as the reference does, not the
     # parameter's own: a parameter whose first gradient comes late is corrected as the others.
-    denom = ops.div(exp_avg_sq, 1 - beta2 ** (k + 1))
-    ops.sqrt_(denom)
+    denom = root_of_fresh(ops, ops.div(exp_avg_sq, 1 - beta2 ** (k + 1)))
     ops.add_(denom, eps)
     # A new list rather than dividing p.grad in place, as the reference does: the gradients stay
     # the caller's (one temporary more at the peak).
