@@ -60,32 +60,35 @@ def _assert_identical(a: list[torch.Tensor], b: list[torch.Tensor]) -> None:
                                                   y.view(-1).view(torch.uint8) if y.dtype != torch.bool else y)
 
 
+def _fresh(name: str) -> tuple[torch.nn.Module, torch.optim.Optimizer, Any]:
+    """New weights, a dense AdamW, and the algorithm ``name`` with its masks of configure time."""
+    model = _model()
+    opt = AdamW(model.parameters(), lr=0.02)
+    return model, opt, configure(opt, CONFIGS[name])
+
+
+def _train(model: torch.nn.Module, opt: torch.optim.Optimizer, sparsity: Any, steps: range) -> None:
+    for t in steps:
+        _step(model, opt, t)
+        sparsity.step()
+
+
 @pytest.mark.parametrize("how", ["own-state-dict", "optimizer-state-dict"])
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_resume_is_bit_identical(name: str, how: str) -> None:
     # The run that never stops.
-    model = _model()
-    opt = AdamW(model.parameters(), lr=0.02)
-    sparsity = configure(opt, CONFIGS[name])
-    for t in range(STEPS):
-        _step(model, opt, t)
-        sparsity.step()
+    model, opt, sparsity = _fresh(name)
+    _train(model, opt, sparsity, range(STEPS))
     expected = _snapshot(model, opt)
 
     # The run that stops at STOP, checkpoints, and goes on in fresh objects.
-    model = _model()
-    opt = AdamW(model.parameters(), lr=0.02)
-    sparsity = configure(opt, CONFIGS[name])
-    for t in range(STOP):
-        _step(model, opt, t)
-        sparsity.step()
+    model, opt, sparsity = _fresh(name)
+    _train(model, opt, sparsity, range(STOP))
     checkpoint = _roundtrip({"model": model.state_dict(), "optimizer": opt.state_dict(),
                              "sparsity": sparsity.state_dict()})
     assert checkpoint["optimizer"]["sparsity"]["step"] == STOP
 
-    model = _model()  # fresh weights, dense optimizer state, masks of configure time
-    opt = AdamW(model.parameters(), lr=0.02)
-    sparsity = configure(opt, CONFIGS[name])
+    model, opt, sparsity = _fresh(name)
     model.load_state_dict(checkpoint["model"])
     if how == "own-state-dict":
         del checkpoint["optimizer"]["sparsity"]
@@ -94,9 +97,7 @@ def test_resume_is_bit_identical(name: str, how: str) -> None:
     else:
         opt.load_state_dict(checkpoint["optimizer"])  # carries the masks, the step and the stream
     assert sparsity.step_count == STOP
-    for t in range(STOP, STEPS):
-        _step(model, opt, t)
-        sparsity.step()
+    _train(model, opt, sparsity, range(STOP, STEPS))
     _assert_identical(_snapshot(model, opt), expected)
 
 
