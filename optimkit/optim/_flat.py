@@ -53,7 +53,8 @@ import torch
 from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
 
-__all__ = ["FlatBuffer", "FlatRun", "FlatStates", "buffer_of", "flatten_parameters", "flattening_generation"]
+__all__ = ["FlatBuffer", "FlatRun", "FlatStates", "SteadyStep", "buffer_of", "flatten_parameters",
+           "flattening_generation", "options_fingerprint"]
 
 # Parameter -> its buffer. Weak, so that flattening keeps no model alive.
 _OWNERS: WeakIdKeyDictionary = WeakIdKeyDictionary()
@@ -275,6 +276,85 @@ class FlatRun:
             others.copy_(advanced.expand_as(others))
 
 
+def options_fingerprint(group: dict[str, Any]) -> tuple[Any, ...]:
+    """What a group's options decide beyond the numbers the rule reads each step: their names and
+    types, which flags are set, which numbers are zero (``momentum=0`` keeps no buffer), which
+    tensors they are. A scheduled ``lr`` or ``betas`` moves from step to step without changing it;
+    turning an option on or off, or a float ``lr`` into a Tensor, does."""
+    return tuple((name, _option_kind(value)) for name, value in group.items() if name != "params")
+
+
+def _option_kind(value: Any) -> Any:
+    kind = type(value)
+    if kind is float or kind is int:
+        return kind, value == 0
+    if kind is tuple or kind is list:
+        return kind, tuple(map(_option_kind, value))
+    if value is None or kind is bool or kind is str:
+        return kind, value
+    return kind, id(value)  # a Tensor lr is scheduled in place: the same tensor from step to step
+
+
+@dataclass(repr=False)
+class SteadyStep:
+    """The flat step of a group whose parameters all step in runs, kept for the steps after it.
+
+    The rule's arguments (the runs' spans of the data, gradient and state buffers) stay the same
+    from step to step as long as nothing they rely on changed. :meth:`holds` checks that with a
+    few whole-list comparisons, where the plan takes the group apart parameter by parameter: the
+    same parameters, gradients that are still the buffer's views, ``.data`` still in the buffer,
+    the same state tensors and entries, the same kind of options, and runs' step counters still
+    equal. When one fails the optimizer takes the full path, which repairs what it can and records
+    a new steady step.
+
+    Attributes:
+        arguments: params, grads and per-parameter lists to hand the rule (one entry per run).
+        fused: whether the group steps with torch's fused kernel (decided by the options and the
+            tensors, which :meth:`holds` checks).
+    """
+
+    group: dict[str, Any]
+    state: Any
+    generation: int
+    options: tuple[Any, ...]
+    params: list[Tensor]
+    grads: list[Tensor]
+    data_ptrs: list[int]
+    shapes: list[torch.Size]
+    state_sizes: list[int]
+    views: list[tuple[str, list[Tensor]]]
+    runs: list[FlatRun]
+    arguments: tuple[list[Tensor], list[Tensor], dict[str, list[Any]]]
+    fused: bool
+
+    def holds(self, group: dict[str, Any], state: Any) -> bool:
+        """Whether :attr:`arguments` still stand for ``group`` (see the class)."""
+        params = group["params"]
+        if (group is not self.group or state is not self.state or _generation != self.generation
+                or len(params) != len(self.params) or not all(map(operator.is_, params, self.params))
+                or not all(map(operator.is_, map(_GRAD, params), self.grads))
+                or list(map(Tensor.data_ptr, params)) != self.data_ptrs
+                or list(map(_SHAPE, params)) != self.shapes):
+            return False
+        states = list(map(state.get, params))
+        try:
+            if list(map(len, states)) != self.state_sizes or not all(
+                    all(map(operator.is_, map(operator.itemgetter(name), states), views))
+                    for name, views in self.views):
+                return False
+        except (TypeError, KeyError):  # a parameter lost its state, or an entry was renamed
+            return False
+        if options_fingerprint(group) != self.options:
+            return False
+        # Counters advance once per run and are copied to the run's others: a counter changed in
+        # place for one parameter only (a reset) sends the step down the full path, as the plan does.
+        return all(bool((others == advanced).all()) for run in self.runs for advanced, others in run._copy_back)
+
+    def finish(self) -> None:
+        for run in self.runs:
+            run.finish()
+
+
 class FlatStates:
     """An optimizer's flat state buffers and its plan of which parameters step as one tensor."""
 
@@ -283,6 +363,8 @@ class FlatStates:
         self._flat: dict[tuple[int, str], tuple[Tensor, list[Tensor]]] = {}
         self._layouts: dict[tuple[int, tuple[int, ...]], Any] = {}
         self._owners: dict[tuple[int, tuple[int, ...]], list[tuple[FlatBuffer, list[int]]]] = {}
+        # id(group) -> the group's steady step (see SteadyStep).
+        self.steady: dict[int, SteadyStep] = {}
 
     def buffers_of(self, params: list[Tensor]) -> list[tuple[FlatBuffer, list[int]]]:
         """The buffers that hold some of ``params``, each with the indices of those in it."""
@@ -297,6 +379,34 @@ class FlatStates:
             cached = list(merged.values())
             self._owners = {key: cached}
         return cached
+
+    def remember(self, group: dict[str, Any], params: list[Tensor], per_param: dict[str, list[Any]],
+                 runs: list[FlatRun], state: Any, arguments: tuple[list[Tensor], list[Tensor], dict[str, list[Any]]],
+                 fused: bool, groups: list[dict[str, Any]]) -> None:
+        """Keep the flat step just taken for ``group`` as its :class:`SteadyStep`.
+
+        Args:
+            group: the group; every one of its parameters had a gradient and stepped in ``runs``.
+            params: its parameters.
+            per_param: the rule's per-parameter lists for them: state entries, and values that
+                stay as they are from step to step (SGD's first-step flags once past the first).
+            runs: the runs, ``arguments`` what the rule was given for them, ``fused`` how.
+            state: the optimizer's ``state``.
+            groups: the optimizer's groups (steady steps of groups no longer there are dropped).
+        """
+        states = [state[p] for p in params]
+        views: list[tuple[str, list[Tensor]]] = []
+        for name, values in per_param.items():
+            if name in states[0]:
+                views.append((name, [entry.get(name) for entry in states]))
+            elif any(isinstance(value, Tensor) for value in values):
+                return  # tensors that are not state: nothing to tell that they stay the same
+        self.steady = {key: steady for key, steady in self.steady.items()
+                       if any(steady.group is other for other in groups)}
+        self.steady[id(group)] = SteadyStep(
+            group, state, _generation, options_fingerprint(group), list(params), list(map(_GRAD, params)),
+            list(map(Tensor.data_ptr, params)), list(map(_SHAPE, params)), list(map(len, states)), views,
+            runs, arguments, fused)
 
     def plan(
         self, params: list[Tensor], per_param: dict[str, list[Any]], state: Any,

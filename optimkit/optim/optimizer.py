@@ -389,20 +389,35 @@ class Optimizer(StateDictLoading):
             if runs:
                 # One call over the runs (as single tensors) and the other parameters: one kernel
                 # launch list for torch's fused kernels, one graph for a compiled rule.
-                params = [run.param for run in runs] + select(params, rest)
-                grads = [run.grad for run in runs] + select(grads, rest)
-                per_param = {name: [value for run in runs for value in run.lists[name]] + select(values, rest)
-                             for name, values in per_param.items()}
-                self._apply_rule(group, params, grads, per_param)
+                arguments = (
+                    [run.param for run in runs] + select(params, rest),
+                    [run.grad for run in runs] + select(grads, rest),
+                    {name: [value for run in runs for value in run.lists[name]] + select(values, rest)
+                     for name, values in per_param.items()},
+                )
+                fused = self._runs_fused(group, arguments[0], arguments[1])
+                self._apply_rule(group, *arguments, fused=fused)
                 for run in runs:
                     run.finish()
+                if not rest and self._keeps_steady_steps(group, params):
+                    self._flat_states.remember(group, params, per_param, runs, self.state, arguments, fused,
+                                               self.param_groups)
                 return
         self._apply_rule(group, params, grads, per_param)
 
+    def _keeps_steady_steps(self, group: dict[str, Any], params: list[Tensor]) -> bool:
+        """Whether the next steps of ``group`` may reuse the flat step just taken
+        (:class:`~._flat.SteadyStep`): every parameter of the group stepped, none for the first
+        time, and the class adds nothing of its own around the step that the reuse would skip."""
+        cls = type(self)
+        return (len(params) == len(group["params"]) and not self._unstepped and not self.enable_global_step
+                and cls._update_group is Optimizer._update_group and cls._check_param is Optimizer._check_param)
+
     def _apply_rule(self, group: dict[str, Any], params: list[Tensor], grads: list[Tensor],
-                    per_param: dict[str, list[Any]]) -> None:
-        """Run the rule of this class over ``params`` with the executor ``group`` calls for."""
-        if self._runs_fused(group, params, grads):
+                    per_param: dict[str, list[Any]], fused: bool | None = None) -> None:
+        """Run the rule of this class over ``params`` with the executor ``group`` calls for
+        (``fused``: whether that is torch's fused kernel, when the caller knows)."""
+        if fused if fused is not None else self._runs_fused(group, params, grads):
             self._fused_update(group, params, grads, per_param)
             return
         execute(
@@ -454,7 +469,17 @@ class Optimizer(StateDictLoading):
         if self._skips_overflow_on_host and _overflowed(getattr(self, "found_inf", None)):
             return loss  # nothing moves, no state is created: as if GradScaler had not called
         state = self.state
+        steady = (self._flat_states.steady if flattening_generation() and not torch.compiler.is_compiling()
+                  and not self._unstepped and not self.enable_global_step else None)
         for group in self.param_groups:
+            if steady:
+                # A flattened group stepping as it did last time: the same rule call, after the
+                # whole-list checks of SteadyStep.holds instead of the plan's per-parameter ones.
+                again = steady.get(id(group))
+                if again is not None and again.holds(group, state):
+                    self._apply_rule(group, *again.arguments, fused=again.fused)
+                    again.finish()
+                    continue
             params = self._params_with_grad(group)
             # Only parameters without their state yet (the test of _ensure_state, inlined: this
             # runs for every parameter of every step).
