@@ -266,18 +266,24 @@ class FlatRun:
     param: Tensor
     grad: Tensor
     lists: dict[str, list[Any]]
-    # (the scalar of the run's first parameter, which the rule advanced; the others' span after it)
+    # (the scalar of the run's first parameter, which the rule advances, broadcast to the span of
+    # the others after it; that span)
     _copy_back: list[tuple[Tensor, Tensor]] = field(default_factory=list)
 
     def finish(self) -> None:
         """Give every parameter of the run the new value of the scalars the rule advanced once
         (one copy into the span of the flat scalar buffer that holds the others)."""
-        for others, advanced in self._spread:
+        for advanced, others in self._copy_back:
             others.copy_(advanced)
 
-    def __post_init__(self) -> None:
-        # (the advanced scalar broadcast to the others' span once: one kernel call per step after)
-        self._spread = [(others, advanced.expand_as(others)) for advanced, others in self._copy_back]
+    def counter_versions(self) -> list[int]:
+        """The version counters of the spans :meth:`finish` writes, shared with their flat scalar
+        buffers: any in-place change of a counter (other than through ``.data``) moves them."""
+        return [others._version for _, others in self._copy_back]
+
+    def counters_agree(self) -> bool:
+        """Whether every parameter's scalars still equal those of the run's first parameter."""
+        return all(bool((others == advanced).all()) for advanced, others in self._copy_back)
 
 
 def options_fingerprint(group: dict[str, Any]) -> tuple[Any, ...]:
@@ -312,7 +318,7 @@ class SteadyStep:
     The checks touch every parameter, and right after a step (or a backward) those objects are
     out of the cache: one pass reads everything it needs from a parameter at once, and the state
     entries are compared in one chained pass, which took the checks over 400 parameters from about
-    0.7 to 0.4 ms on a cold cache.
+    0.6 to 0.5 ms on a cold cache (0.2 ms warm).
     """
 
     def __init__(self, group: dict[str, Any], state: Any, params: list[Tensor], states: list[dict[str, Any]],
@@ -345,9 +351,7 @@ class SteadyStep:
         return list(picked) if self._single_entry else list(itertools.chain.from_iterable(picked))
 
     def _versions(self) -> list[int]:
-        # The version counter a view shares with its flat scalar buffer: any in-place change of a
-        # counter (other than through `.data`) moves it.
-        return [others._version for run in self.runs for _, others in run._copy_back]
+        return [version for run in self.runs for version in run.counter_versions()]
 
     def holds(self, group: dict[str, Any], state: Any) -> bool:
         """Whether :attr:`arguments` still stand for ``group`` (see the class)."""
@@ -368,7 +372,7 @@ class SteadyStep:
             # A counter changed in place since the last step, or another group stepped counters of
             # the same flat buffer: they must still be equal (a user's reset of one parameter's
             # counter sends the step down the full path, as the plan does).
-            if not all(bool((others == advanced).all()) for run in self.runs for advanced, others in run._copy_back):
+            if not all(run.counters_agree() for run in self.runs):
                 return False
         return True
 
@@ -526,7 +530,8 @@ class FlatStates:
                 flat, views = (self._flat[(id(buffer), "scalar:" + name)] if name in attached
                                else self._attached_scalars(buffer, name, indices, scalars[name], state))
                 lists[name] = [views[first]]
-                copy_back.append((views[first], flat[first + 1:last + 1]))
+                others = flat[first + 1:last + 1]
+                copy_back.append((views[first].expand_as(others), others))
             else:
                 lists[name] = [shared[name]]
         return FlatRun(buffer.span(buffer.data, first, last), buffer.span(buffer.grad, first, last),
