@@ -710,6 +710,13 @@ def execute_fused(
     ``kernel(params, grads, **per_param_bucket, grad_scale=..., found_inf=...)`` receives the
     ``GradScaler`` tensors (if any) moved to the bucket's device once.
     """
+    if len(params) == 1:
+        # One tensor (a flat buffer's run, stepped as one): one bucket, nothing to pick apart.
+        device = params[0].device
+        kernel(params, grads, **per_param,
+               grad_scale=None if grad_scale is None else grad_scale.to(device),
+               found_inf=None if found_inf is None else found_inf.to(device))
+        return
     scale_on: dict[torch.device, Tensor] = {}
     inf_on: dict[torch.device, Tensor] = {}
     for (device, _), indices in bucket_by_device_and_dtype(params).items():

@@ -306,9 +306,10 @@ def _option_kind(value: Any) -> Any:
 
 
 class SteadyStep:
-    """The flat step of a group whose parameters all step in runs, kept for the steps after it.
+    """The flat step of a flattened group, kept for the steps after it.
 
-    The rule's arguments (the runs' spans of the data, gradient and state buffers) stay the same
+    The rule's arguments (the runs' spans of the data, gradient and state buffers, and the loose
+    flattened parameters that step as themselves, with their gradients and state) stay the same
     from step to step as long as nothing they rely on changed, and :meth:`holds` checks that: the
     same parameters, each gradient still its view into the gradient buffer, each ``.data`` still at
     its place in the buffer, the same state dicts holding the same state tensors, the same kind of
@@ -414,7 +415,8 @@ class FlatStates:
         """Keep the flat step just taken for ``group`` as its :class:`SteadyStep`.
 
         Args:
-            group: the group; every one of its parameters had a gradient and stepped in ``runs``.
+            group: the group; every one of its parameters had a gradient and stepped, in ``runs``
+                or as a loose flattened parameter.
             params: its parameters.
             per_param: the rule's per-parameter lists for them: state entries, and values that
                 stay as they are from step to step (SGD's first-step flags once past the first).

@@ -286,12 +286,15 @@ def _steady_groups(opt: torch.optim.Optimizer) -> int:
     return sum(id(group) in opt._flat_states.steady for group in opt.param_groups)  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("width", [64, 32])
 @pytest.mark.parametrize("name", ["adam", "sgd", "rmsprop", "nadam"])
-def test_a_steady_flattened_group_skips_the_per_parameter_plan(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    # From the second step on, a group whose parameters all step in runs reuses its last rule call
-    # after whole-list checks: neither the parameter list nor the plan is rebuilt.
+def test_a_steady_flattened_group_skips_the_per_parameter_plan(name: str, width: int,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # From the second step on, a flattened group reuses its last rule call after whole-list
+    # checks: neither the parameter list nor the plan is rebuilt. At width 32 the buffer splits
+    # into two runs and two loose parameters (96 and 3 elements), which the steady step carries.
     entry = DB[name]
-    model = make_model(entry)
+    model = make_model(entry, width=width)
     optimkit.flatten_parameters(model)
     opt = build(entry, model, _config(entry), "default")
     train(entry, model, opt, range(2))
@@ -366,6 +369,55 @@ def test_steady_steps_notice_what_changed_between_steps(name: str, change: Calla
             opt.step()
     assert_bitwise_equal(models[1], models[0])
     assert _steady_groups(opts[1]) == 1  # and the flat step is steady again afterwards
+
+
+def _loose_grad_doubled(model: nn.Module, opt: torch.optim.Optimizer, step: int) -> None:
+    if step == 10:  # after backward: a loose parameter's gradient replaced by another tensor
+        model[4].weight.grad = model[4].weight.grad * 2
+
+
+def _loose_moments_reset(model: nn.Module, opt: torch.optim.Optimizer, step: int) -> None:
+    if step == 10:
+        opt.state[model[4].weight]["exp_avg"] = torch.ones_like(model[4].weight)
+
+
+def _loose_grad_gone(model: nn.Module, opt: torch.optim.Optimizer, step: int) -> None:
+    if step == 10:  # a loose parameter sits this step out
+        model[4].bias.grad = None
+
+
+@pytest.mark.parametrize("change", [None, _loose_grad_doubled, _loose_moments_reset, _loose_grad_gone],
+                         ids=lambda value: getattr(value, "__name__", "unchanged"))
+def test_steady_steps_carry_loose_parameters(change: Callable[..., None] | None) -> None:
+    # Width 32: runs [W0, b0] and [W1, b1], loose W2 (96 elements) and b2 (3). Changes to a loose
+    # parameter between backward and step must reach the step as they reach the unflattened twin.
+    entry = DB["adam"]
+    models = make_model(entry, width=32), make_model(entry, width=32)
+    optimkit.flatten_parameters(models[1])
+    opts = [ok.Adam(model.parameters(), lr=0.01) for model in models]
+    for step in range(20):
+        for model, opt in zip(models, opts):
+            if step == 10 and model is models[1]:
+                assert _steady_groups(opt) == 1
+            opt.zero_grad()
+            loss_of(model, step).backward()
+            if change is not None:
+                change(model, opt, step)
+            opt.step()
+    assert_bitwise_equal(models[1], models[0])
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        for key, value in opts[0].state[p].items():
+            assert torch.equal(opts[1].state[q][key], value), key
+    assert _steady_groups(opts[1]) == 1
+
+
+def test_a_parameter_outside_any_buffer_keeps_the_group_off_steady_steps() -> None:
+    # Its gradient is new after each zero_grad(): a steady step would fail its checks every time.
+    model = make_model(DB["adam"])
+    optimkit.flatten_parameters(model[0])
+    opt = ok.Adam(model.parameters(), lr=0.01)
+    train(DB["adam"], model, opt, range(3))
+    assert _steady_groups(opt) == 0
 
 
 def test_loading_a_state_dict_into_a_steady_optimizer() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
+import optimkit.optim as optimkit_optim
 import optimkit.optim.optimizer as optimizer_module
 import torch.optim.optimizer as torch_optimizer_module
 from optimkit.optim import SGD, Adam, AdamW, Optimizer
@@ -214,6 +215,38 @@ def test_global_pre_hook_may_replace_the_arguments() -> None:
     finally:
         handle.remove()
     assert seen == [1.0]
+
+
+@pytest.mark.parametrize("cls_name", ["SGD", "Adam", "LBFGS"])
+def test_a_profiler_sees_the_step_under_torchs_name(cls_name: str) -> None:
+    # The step wrapper opens its range with the fast record function: a profiler must still
+    # show torch's "Optimizer.step#<class>.step", around the step's own operators.
+    from torch.profiler import profile
+
+    names = {}
+    for library in (torch.optim, optimkit_optim):
+        w = torch.nn.Parameter(torch.ones(3))
+        w.grad = torch.ones(3)
+        opt = getattr(library, cls_name)([w], lr=0.1)
+        with profile() as prof:
+            opt.step((lambda: (w * w).sum()) if cls_name == "LBFGS" else None)
+        names[library.__name__] = sorted({e.name for e in prof.events() if e.name.startswith("Optimizer.")})
+    assert names["optimkit.optim"] == names["torch.optim"] == [f"Optimizer.step#{cls_name}.step"]
+
+
+def test_a_pre_hook_returning_something_else_fails_as_in_torch() -> None:
+    messages = []
+    for library in (torch.optim, optimkit_optim):
+        w = torch.nn.Parameter(torch.ones(2))
+        w.grad = torch.ones(2)
+        opt = library.SGD([w], lr=0.1)
+        opt.register_step_pre_hook(lambda *_: "not a pair")
+        with pytest.raises(RuntimeError) as error:
+            opt.step()
+        messages.append(str(error.value))
+    # The message names the wrapped function (its address differs); the rest is the same.
+    assert [m.split(" must ")[1] for m in messages] == [messages[0].split(" must ")[1]] * 2
+    assert "but got not a pair" in messages[1]
 
 
 def test_global_hooks_fire_for_lbfgs_which_has_its_own_step() -> None:
