@@ -710,18 +710,17 @@ def execute_fused(
     ``kernel(params, grads, **per_param_bucket, grad_scale=..., found_inf=...)`` receives the
     ``GradScaler`` tensors (if any) moved to the bucket's device once.
     """
-    if len(params) == 1:
-        # One tensor (a flat buffer's run, stepped as one): one bucket, nothing to pick apart.
-        device = params[0].device
-        kernel(params, grads, **per_param,
-               grad_scale=None if grad_scale is None else grad_scale.to(device),
-               found_inf=None if found_inf is None else found_inf.to(device))
-        return
+    buckets = bucket_by_device_and_dtype(params)
     scale_on: dict[torch.device, Tensor] = {}
     inf_on: dict[torch.device, Tensor] = {}
-    for (device, _), indices in bucket_by_device_and_dtype(params).items():
+    for (device, _), indices in buckets.items():
         device_scale = None if grad_scale is None else scale_on.setdefault(device, grad_scale.to(device))
         device_inf = None if found_inf is None else inf_on.setdefault(device, found_inf.to(device))
+        if len(buckets) == 1:
+            # Everything in one bucket (a flat run stepped as one tensor, a model on one device):
+            # the lists as given, not copied element by element.
+            kernel(params, grads, **per_param, grad_scale=device_scale, found_inf=device_inf)
+            continue
         kernel(
             [params[i] for i in indices],
             [grads[i] for i in indices],
