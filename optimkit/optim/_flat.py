@@ -53,6 +53,8 @@ import torch
 from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
 
+from ._placement import buffer_zeros
+
 __all__ = ["FlatBuffer", "FlatRun", "FlatStates", "SteadyStep", "buffer_of", "flatten_parameters",
            "flattening_generation", "options_fingerprint"]
 
@@ -92,8 +94,9 @@ class FlatBuffer:
         self.offsets = list(itertools.accumulate((p.numel() for p in params), initial=0))[:-1]
         self.numel = sum(p.numel() for p in params)
         with torch.no_grad():
-            self.data = torch.empty(self.numel, dtype=first.dtype, device=first.device)
-            self.grad = torch.zeros_like(self.data)
+            # Out of step with each other and with the state (see `_placement`).
+            self.data = buffer_zeros(self.numel, dtype=first.dtype, device=first.device, slot=0)
+            self.grad = buffer_zeros(self.numel, dtype=first.dtype, device=first.device, slot=1)
             for index, p in enumerate(params):
                 view = self.view(self.data, index)
                 view.copy_(p)
@@ -581,7 +584,7 @@ class FlatStates:
             return entry
         head = values[0]
         if entry is None or entry[0].dtype != head.dtype or entry[0].device != head.device:
-            flat = torch.zeros(numel, dtype=head.dtype, device=head.device)
+            flat = buffer_zeros(numel, dtype=head.dtype, device=head.device, slot=2 + len(self._flat))
             entry = (flat, views_of(flat))
             self._flat[key] = entry
         views = entry[1]

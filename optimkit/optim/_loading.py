@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from ._lean import compact_state, restore_compact
+from ._placement import place_loaded_state
 
 __all__ = ["GLOBAL_STEP_KEY", "StateDictLoading"]
 
@@ -164,6 +165,8 @@ class StateDictLoading(torch.optim.Optimizer):
         try:
             super().load_state_dict(state_dict)
             restore_compact(self, state_dict)
+            # Resumed steps as fast as the saved run's: large moments out of lockstep again.
+            place_loaded_state(self.state, [p for group in self.param_groups for p in group["params"]])
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(attributes)

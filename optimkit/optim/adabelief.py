@@ -14,6 +14,7 @@ from ._executor import ListOps
 from ._moments import bias_correction, descent_gradients, update_first_moment, update_second_moment
 from ._scalars import Scalars
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
+from ._placement import state_zeros
 
 __all__ = ["AdaBelief", "adabelief_rule"]
 
@@ -95,11 +96,11 @@ class AdaBelief(Optimizer):
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         state: dict[str, Any] = {
             "step": scalar_step_tensor(p, on_device=False),
-            "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-            "exp_avg_var": torch.zeros_like(p, memory_format=torch.preserve_format),
+            "exp_avg": state_zeros(p, slot=0),
+            "exp_avg_var": state_zeros(p, slot=1),
         }
         if group["amsgrad"]:
-            state["max_exp_avg_var"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["max_exp_avg_var"] = state_zeros(p, slot=2)
         return state
 
 

@@ -13,6 +13,7 @@ from ._docs import args_doc
 from ._executor import ListOps
 from ._moments import descent_gradients, root_of_fresh, update_second_moment
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
+from ._placement import state_zeros
 
 __all__ = ["Adadelta", "adadelta_rule"]
 
@@ -94,8 +95,8 @@ class Adadelta(Optimizer):
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {
             "step": scalar_step_tensor(p, on_device=group["capturable"]),
-            "square_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-            "acc_delta": torch.zeros_like(p, memory_format=torch.preserve_format),
+            "square_avg": state_zeros(p, slot=0),
+            "acc_delta": state_zeros(p, slot=1),
         }
 
     def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:

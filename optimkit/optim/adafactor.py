@@ -14,6 +14,7 @@ from ._docs import args_doc
 from ._executor import ListOps, scalar_value
 from ._moments import descent_gradients
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
+from ._placement import state_zeros
 
 __all__ = ["Adafactor", "adafactor_rule"]
 
@@ -120,7 +121,7 @@ class Adafactor(Optimizer):
             state["row_var"] = p.new_zeros((*p.shape[:-1], 1))
             state["col_var"] = p.new_zeros((*p.shape[:-2], 1, p.shape[-1]))
         else:
-            state["variance"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["variance"] = state_zeros(p, slot=0)
         return state
 
     def _use_foreach(self, group: dict[str, Any], params: list[Tensor]) -> bool:

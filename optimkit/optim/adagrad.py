@@ -20,6 +20,7 @@ from ._executor import ListOps, check_fused_device, execute_fused, scalar_value
 from ._moments import descent_gradients
 from ._sparse import add_at_, values_at
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
+from ._placement import state_full
 
 __all__ = ["Adagrad", "adagrad_rule", "adagrad_sparse_update"]
 
@@ -152,7 +153,7 @@ class Adagrad(Optimizer):
             start = complex(start, start)
         return {
             "step": scalar_step_tensor(p, on_device=fused, fused=fused),
-            "sum": torch.full_like(p, start, memory_format=torch.preserve_format),
+            "sum": state_full(p, start, slot=0),
         }
 
     def _check_param(self, group: dict[str, Any], p: Tensor) -> None:

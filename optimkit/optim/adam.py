@@ -14,6 +14,7 @@ from ._executor import ListOps, execute_fused, scalar_value, squeezed
 from ._moments import bias_correction, descent_gradients, update_first_moment, update_second_moment
 from ._scalars import Scalars
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
+from ._placement import state_zeros
 
 __all__ = ["Adam", "adam_rule"]
 
@@ -128,11 +129,11 @@ class Adam(Optimizer):
         fused = bool(group["fused"])
         state: dict[str, Any] = {
             "step": scalar_step_tensor(p, on_device=group["capturable"] or fused, fused=fused),
-            "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-            "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+            "exp_avg": state_zeros(p, slot=0),
+            "exp_avg_sq": state_zeros(p, slot=1),
         }
         if group["amsgrad"]:
-            state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["max_exp_avg_sq"] = state_zeros(p, slot=2)
         return state
 
     def _use_foreach(self, group: dict[str, Any], params: list[Tensor]) -> bool:

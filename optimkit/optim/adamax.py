@@ -14,6 +14,7 @@ from ._executor import ListOps
 from ._moments import bias_correction, descent_gradients, update_first_moment
 from ._scalars import Scalars
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
+from ._placement import state_zeros
 
 __all__ = ["Adamax", "adamax_rule"]
 
@@ -88,8 +89,8 @@ class Adamax(Optimizer):
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {
             "step": scalar_step_tensor(p, on_device=group["capturable"]),
-            "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-            "exp_inf": torch.zeros_like(p, memory_format=torch.preserve_format),
+            "exp_avg": state_zeros(p, slot=0),
+            "exp_inf": state_zeros(p, slot=1),
         }
 
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:

@@ -14,6 +14,7 @@ from ._executor import ListOps, select, squeezed
 from ._moments import descent_gradients
 from ._scalars import Scalars
 from .optimizer import Optimizer, ParamsT
+from ._placement import state_zeros
 
 __all__ = ["ASGD", "asgd_rule"]
 
@@ -135,7 +136,7 @@ class ASGD(Optimizer):
             "step": torch.zeros((), dtype=dtype, device=p.device),
             "eta": torch.as_tensor(squeezed(group["lr"]), dtype=dtype, device=p.device).clone().detach(),
             "mu": torch.ones((), dtype=dtype, device=p.device),
-            "ax": torch.zeros_like(p, memory_format=torch.preserve_format),
+            "ax": state_zeros(p, slot=0),
         }
 
     def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:

@@ -13,6 +13,7 @@ from ._docs import args_doc
 from ._executor import ListOps
 from ._moments import descent_gradients, update_second_moment
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
+from ._placement import state_zeros
 
 __all__ = ["Lamb", "lamb_rule", "trust_ratio"]
 
@@ -115,8 +116,8 @@ class Lamb(Optimizer):
         # dtype); Lamb's update does not read it, but schedulers and logs do.
         return {
             "step": scalar_step_tensor(p, on_device=False),
-            "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-            "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+            "exp_avg": state_zeros(p, slot=0),
+            "exp_avg_sq": state_zeros(p, slot=1),
         }
 
 

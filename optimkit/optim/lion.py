@@ -13,6 +13,7 @@ from ._docs import args_doc
 from ._executor import ListOps
 from ._moments import descent_gradients
 from .optimizer import Optimizer, ParamsT
+from ._placement import state_zeros
 
 __all__ = ["Lion", "lion_rule"]
 
@@ -76,7 +77,7 @@ class Lion(Optimizer):
         v.check_fused_flags(fused=fused, foreach=foreach, differentiable=differentiable)
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
-        return {"exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format)}
+        return {"exp_avg": state_zeros(p, slot=0)}
 
 
 Lion.__doc__ = r"""Lion, "EvoLved Sign Momentum" (Chen et al., 2023, "Symbolic Discovery of Optimization

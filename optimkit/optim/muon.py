@@ -15,6 +15,7 @@ from ._docs import args_doc
 from ._executor import ListOps
 from ._moments import update_first_moment
 from .optimizer import Optimizer, ParamsT
+from ._placement import state_zeros
 
 __all__ = ["Muon", "muon_rule", "newton_schulz", "adjusted_lr"]
 
@@ -150,7 +151,7 @@ class Muon(Optimizer):
             raise ValueError(f"Muon only supports 2D parameters whereas we found a parameter with size: {not_matrix.size()}")
 
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
-        return {"momentum_buffer": torch.zeros_like(p, memory_format=torch.preserve_format)}
+        return {"momentum_buffer": state_zeros(p, slot=0)}
 
 
 

@@ -14,6 +14,7 @@ from ._executor import ListOps
 from ._moments import bias_correction, descent_gradients, root_of_fresh, update_first_moment, update_second_moment
 from ._scalars import Scalars
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
+from ._placement import state_zeros
 
 __all__ = ["NAdam", "nadam_rule"]
 
@@ -130,8 +131,8 @@ class NAdam(Optimizer):
         return {
             "step": scalar_step_tensor(p, on_device=on_device),
             "mu_product": scalar_step_tensor(p, on_device=on_device).fill_(1.0),
-            "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-            "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+            "exp_avg": state_zeros(p, slot=0),
+            "exp_avg_sq": state_zeros(p, slot=1),
         }
 
     def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:

@@ -15,6 +15,7 @@ from ._executor import ListOps, select
 from ._moments import bias_correction, descent_gradients, update_first_moment, update_second_moment
 from ._scalars import Scalars
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
+from ._placement import state_zeros
 
 __all__ = ["RAdam", "radam_rule"]
 
@@ -126,8 +127,8 @@ class RAdam(Optimizer):
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {
             "step": scalar_step_tensor(p, on_device=group["capturable"]),
-            "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-            "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+            "exp_avg": state_zeros(p, slot=0),
+            "exp_avg_sq": state_zeros(p, slot=1),
         }
 
     def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:

@@ -14,6 +14,7 @@ from ._docs import args_doc
 from ._executor import ListOps, scalar_value
 from ._moments import descent_gradients, update_first_moment, update_second_moment
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
+from ._placement import state_zeros
 
 __all__ = ["RMSprop", "rmsprop_rule"]
 
@@ -121,12 +122,12 @@ class RMSprop(Optimizer):
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         state: dict[str, Any] = {
             "step": scalar_step_tensor(p, on_device=group["capturable"]),
-            "square_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+            "square_avg": state_zeros(p, slot=0),
         }
         if group["momentum"] > 0:
-            state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["momentum_buffer"] = state_zeros(p, slot=1)
         if group["centered"]:
-            state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["grad_avg"] = state_zeros(p, slot=2)
         return state
 
     def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
@@ -138,7 +139,7 @@ class RMSprop(Optimizer):
             # momentum=0, or a state made by preinitialize()): a zero buffer, as a fresh state has.
             # (torch's step fails there with KeyError: 'momentum_buffer'.)
             lists["momentum_buffer"] = [
-                self.state[p].setdefault("momentum_buffer", torch.zeros_like(p, memory_format=torch.preserve_format))
+                self.state[p].setdefault("momentum_buffer", state_zeros(p, slot=1))
                 for p in params
             ]
         return lists

@@ -12,6 +12,7 @@ from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps, scalar_value
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
+from ._placement import state_full, state_zeros
 
 __all__ = ["Rprop", "rprop_rule"]
 
@@ -106,8 +107,8 @@ class Rprop(Optimizer):
         fill = complex(lr, lr) if p.is_complex() else lr
         return {
             "step": scalar_step_tensor(p, on_device=group["capturable"]),
-            "prev": torch.zeros_like(p, memory_format=torch.preserve_format),
-            "step_size": torch.full_like(like, fill),
+            "prev": state_zeros(p, slot=0),
+            "step_size": state_full(like, fill, slot=1),
         }
 
     def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:

@@ -58,6 +58,7 @@ from ._docs import args_doc
 from ._executor import ListOps
 from ._moments import root_of_fresh, update_second_moment
 from .optimizer import Optimizer, ParamsT
+from ._placement import state_zeros
 
 __all__ = ["AdamWScheduleFree", "AveragingStep", "SGDScheduleFree", "adamw_schedule_free_rule", "averaging_step",
            "sgd_schedule_free_rule"]
@@ -385,7 +386,7 @@ class AdamWScheduleFree(_ScheduleFree):
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         return {
             "z": p.detach().clone(memory_format=torch.preserve_format),
-            "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+            "exp_avg_sq": state_zeros(p, slot=1),
         }
 
 

@@ -13,6 +13,7 @@ from ._docs import args_doc
 from ._executor import ListOps, execute_fused, select
 from ._moments import descent_gradients
 from .optimizer import Optimizer, ParamsT
+from ._placement import state_zeros
 
 __all__ = ["SGD", "sgd_rule"]
 
@@ -118,7 +119,7 @@ class SGD(Optimizer):
     def _init_state(self, group: dict[str, Any], p: Tensor) -> dict[str, Any]:
         if group["momentum"] == 0:
             return {}
-        return {"momentum_buffer": torch.zeros_like(p, memory_format=torch.preserve_format)}
+        return {"momentum_buffer": state_zeros(p, slot=0)}
 
     def _per_param_lists(self, group: dict[str, Any], params: list[Tensor]) -> dict[str, list[Any]]:
         lists = super()._per_param_lists(group, params)

@@ -15,6 +15,7 @@ from ._moments import bias_correction
 from ._scalars import Scalars
 from ._sparse import add_at_, values_at
 from .optimizer import Optimizer, ParamsT
+from ._placement import state_zeros
 
 __all__ = ["SparseAdam", "sparse_adam_rule"]
 
@@ -142,8 +143,8 @@ class SparseAdam(Optimizer):
         # torch counts SparseAdam's steps with a plain Python int (not a tensor).
         return {
             "step": 0,
-            "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-            "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+            "exp_avg": state_zeros(p, slot=0),
+            "exp_avg_sq": state_zeros(p, slot=1),
         }
 
     def _update_group(self, group: dict[str, Any], params: list[Tensor]) -> None:

@@ -22,6 +22,7 @@ from optimkit.optim.optimizer import scalar_step_tensor
 from optimkit.registry import register_optimizer
 
 from .optimizer import Optimizer, ParamsT, initialize_state
+from ...optim._placement import state_zeros
 
 __all__ = ["Adafactor"]
 
@@ -97,12 +98,12 @@ class Adafactor(_OptimkitOptimizer):
         # Hugging Face's (and Cerebras') state names and shapes, so checkpoints carry over.
         state: dict[str, Any] = {"step": scalar_step_tensor(p, on_device=False)}
         if group["beta1"] is not None:
-            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg"] = state_zeros(p, slot=0)
         if p.dim() >= 2:
             state["exp_avg_sq_row"] = p.new_zeros(p.shape[:-1])
             state["exp_avg_sq_col"] = p.new_zeros(p.shape[:-2] + p.shape[-1:])
         else:
-            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = state_zeros(p, slot=1)
         return state
 
     def _use_foreach(self, group: dict[str, Any], params: list[Tensor]) -> bool:
