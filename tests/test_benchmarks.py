@@ -121,3 +121,14 @@ def test_state_memory_smoke(tmp_path: Path, capsys, monkeypatch) -> None:
     assert timing["rows"]["int8"]["memory_ratio"] <= 0.3
     assert set(results["checks"]["int8"]["accuracy"]) == {"demo", "cnn"}
     assert results["checks"]["int8"]["memory"] is True
+
+
+def test_placement_bench_smoke(capsys) -> None:
+    bench = load_script("benchmarks/placement.py")
+    out = bench.main(["--optimizers", "adam", "--sizes", "4096", "--repeats", "1"])
+    assert [r["variant"] for r in out["rows"]] == ["torch-fused", "optimkit-unplaced", "optimkit"]
+    assert all(r["median_ms"] > 0 and r["gbps"] > 0 for r in out["rows"])
+    assert out["rows"][0]["vs_torch_fused"] == 1.0
+    # Where the gradient and both moments start relative to the parameter: three numbers.
+    assert all(len(r["offsets_kib"].split()) == 3 for r in out["rows"])
+    assert "optimkit-unplaced" in capsys.readouterr().out
