@@ -303,6 +303,28 @@ def run_entry(entry: DBEntry, optimizer: torch.optim.Optimizer, params: list[Ten
     run(optimizer, params, steps, needs_closure=entry.inputs.needs_closure, sparse=entry.inputs.sparse_grads, **kwargs)
 
 
+def follow_oracle(entry: DBEntry, config: dict[str, Any], executor: str, dtype: torch.dtype,
+                  steps: int) -> tuple[list[Tensor], torch.optim.Optimizer]:
+    """Train the entry's parameters ``steps`` steps with optimkit's class and with its oracle (the
+    same configuration and executor) and assert that parameters and state agree: within the
+    entry's rounding tolerance for the executor in float64, within the dtype's otherwise. Returns
+    optimkit's parameters and optimizer, for further checks."""
+    params = make_params(entry, dtype, executor=executor)
+    reference_params = clone_params(params)
+    ours = build(entry.cls, entry, params, config, executor)
+    theirs = build(entry.reference_cls(), entry, reference_params, config, executor)
+    # torch's fused SGD cannot take a parameter whose first gradient comes late (its kernel gets
+    # a None buffer); tests/optim/test_sgd.py checks that case of ours against the for-loop.
+    skip_index = None if executor == "fused" else 1
+    run_entry(entry, ours, params, range(steps), skip_index=skip_index)
+    run_entry(entry, theirs, reference_params, range(steps), skip_index=skip_index)
+    # (float64 only: float32's own tolerance is wider than any of these.)
+    tolerance = entry.inputs.rounding_tolerance.get(executor) if dtype == torch.float64 else None
+    assert_params_close(params, reference_params, tolerance)
+    assert_states_close(ours, theirs, tolerance)
+    return params, ours
+
+
 # ---------------------------------------------------------------------------------- comparisons
 def assert_params_close(actual: Sequence[Tensor], expected: Sequence[Tensor],
                         tolerance: dict[str, float] | None = None) -> None:

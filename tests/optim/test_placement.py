@@ -9,6 +9,7 @@ non-contiguous ones, GPU ones) come from torch's own factories.
 
 from __future__ import annotations
 
+import inspect
 import io
 from typing import Any
 
@@ -20,7 +21,7 @@ import optimkit
 import optimkit.optim as ok
 from optimkit.optim import _placement
 from tests._db import DBEntry, cases
-from tests._harness import assert_params_close, assert_states_close, build, clone_params, make_params, run_entry
+from tests._harness import follow_oracle
 
 STEPS = 12
 
@@ -40,16 +41,12 @@ def _state_tensors(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
 @pytest.mark.parametrize("entry,config,executor", cases())
 def test_placed_state_follows_the_oracle(entry: DBEntry, config: dict[str, Any], executor: str,
                                          place_everything: None) -> None:
-    params = make_params(entry, torch.float64, executor=executor)
-    reference_params = clone_params(params)
-    ours = build(entry.cls, entry, params, config, executor)
-    theirs = build(entry.reference_cls(), entry, reference_params, config, executor)
-    skip_index = None if executor == "fused" else 1
-    run_entry(entry, ours, params, range(STEPS), skip_index=skip_index)
-    run_entry(entry, theirs, reference_params, range(STEPS), skip_index=skip_index)
-    tolerance = entry.inputs.rounding_tolerance.get(executor)
-    assert_params_close(params, reference_params, tolerance)
-    assert_states_close(ours, theirs, tolerance)
+    _, ours = follow_oracle(entry, config, executor, torch.float64, STEPS)
+    # Where the class makes its state with the placed factories, the placement took place (the
+    # threshold is 0): no vacuous pass through torch's own factories.
+    made_here = any(name in inspect.getsource(type(ours)._init_state) for name in ("state_zeros", "state_full"))
+    if made_here and _state_tensors(ours):  # (SGD without momentum keeps none)
+        assert any(t.storage_offset() > 0 for t in _state_tensors(ours))
 
 
 def test_every_state_tensor_of_a_large_parameter_starts_at_its_own_offset() -> None:
