@@ -40,16 +40,20 @@ were not (``benchmarks/placement.py --scan``)."""
 _SLOTS = 4  # offsets cycle through 1..4 steps: a parameter has at most three state tensors here
 
 
-def _placeable(like: Tensor, dtype: torch.dtype) -> bool:
-    # Plain CPU tensors only: a tensor subclass (DTensor under FSDP2, ...) must come from its own
-    # factory, and a GPU's caching allocator places blocks its own way.
+def _worth_placing(numel: int, dtype: torch.dtype, device: torch.device) -> bool:
+    # A GPU's caching allocator places blocks its own way; code being compiled keeps torch's
+    # factories (the graph gains nothing from the padding).
+    return device.type == "cpu" and numel * dtype.itemsize >= MIN_BYTES and not torch.compiler.is_compiling()
+
+
+def _placeable(like: Tensor) -> bool:
+    # Plain, contiguous tensors only: a tensor subclass (DTensor under FSDP2, ...) must come from
+    # its own factory, and another memory format from torch's (preserve_format).
     return (
         type(like) in (Tensor, torch.nn.Parameter)
-        and like.device.type == "cpu"
         and like.layout == torch.strided
         and like.is_contiguous()
-        and like.numel() * dtype.itemsize >= MIN_BYTES
-        and not torch.compiler.is_compiling()
+        and _worth_placing(like.numel(), like.dtype, like.device)
     )
 
 
@@ -77,12 +81,12 @@ def buffer_zeros(numel: int, *, dtype: torch.dtype, device: torch.device | str, 
         0
     """
     device = torch.device(device)
-    if device.type != "cpu" or numel * dtype.itemsize < MIN_BYTES or torch.compiler.is_compiling():
+    if not _worth_placing(numel, dtype, device):
         return torch.zeros(numel, dtype=dtype, device=device)
     return padded_full(numel, 0, dtype=dtype, device=device, slot=slot)
 
 
-def state_full(like: Tensor, fill: float | complex, *, slot: int, dtype: torch.dtype | None = None) -> Tensor:
+def state_full(like: Tensor, fill: float | complex, *, slot: int) -> Tensor:
     """``torch.full_like(like, fill, memory_format=torch.preserve_format)``, placed out of step
     with ``like`` when it is a large plain CPU tensor (see the module's text).
 
@@ -90,7 +94,6 @@ def state_full(like: Tensor, fill: float | complex, *, slot: int, dtype: torch.d
         like: the tensor whose shape, dtype, device and strides the result takes.
         fill: the value of every element.
         slot: which state tensor of the parameter this is (0, 1, ...): each slot its own offset.
-        dtype: another dtype for the result.
 
     Example:
         >>> w = torch.ones(1 << 20)                  # 4 MiB of float32
@@ -100,13 +103,12 @@ def state_full(like: Tensor, fill: float | complex, *, slot: int, dtype: torch.d
         >>> state_full(torch.ones(3), 0.5, slot=0).storage_offset()   # small: as torch allocates it
         0
     """
-    dtype = like.dtype if dtype is None else dtype
-    if not _placeable(like, dtype):
-        return torch.full_like(like, fill, dtype=dtype, memory_format=torch.preserve_format)
-    return padded_full(like.numel(), fill, dtype=dtype, device=like.device, slot=slot).view(like.shape)
+    if not _placeable(like):
+        return torch.full_like(like, fill, memory_format=torch.preserve_format)
+    return padded_full(like.numel(), fill, dtype=like.dtype, device=like.device, slot=slot).view(like.shape)
 
 
-def state_zeros(like: Tensor, *, slot: int, dtype: torch.dtype | None = None) -> Tensor:
+def state_zeros(like: Tensor, *, slot: int) -> Tensor:
     """``torch.zeros_like(like, memory_format=torch.preserve_format)``, placed as
     :func:`state_full` places it.
 
@@ -115,7 +117,7 @@ def state_zeros(like: Tensor, *, slot: int, dtype: torch.dtype | None = None) ->
         tensor([[0., 0., 0.],
                 [0., 0., 0.]])
     """
-    return state_full(like, 0, slot=slot, dtype=dtype)
+    return state_full(like, 0, slot=slot)
 
 
 def place_loaded_state(state: dict[Tensor, dict[str, object]], params: list[Tensor]) -> None:
@@ -143,7 +145,7 @@ def place_loaded_state(state: dict[Tensor, dict[str, object]], params: list[Tens
         for key, value in list(p_state.items()):
             if not isinstance(value, Tensor) or value.shape != p.shape or value.dim() == 0:
                 continue
-            if (not value.requires_grad and _placeable(value, value.dtype)
+            if (not value.requires_grad and _placeable(value)
                     and value.untyped_storage().nbytes() == value.nbytes):
                 placed = padded_full(value.numel(), 0, dtype=value.dtype, device=value.device, slot=slot)
                 p_state[key] = placed.view(value.shape).copy_(value)

@@ -13,8 +13,8 @@ from ._declaration import NOT_FILLED, register
 from ._docs import args_doc
 from ._executor import ListOps, scalar_value
 from ._moments import descent_gradients
-from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 from ._placement import state_zeros
+from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
 __all__ = ["Adafactor", "adafactor_rule"]
 

@@ -18,9 +18,9 @@ from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps, check_fused_device, execute_fused, scalar_value
 from ._moments import descent_gradients
+from ._placement import state_full
 from ._sparse import add_at_, values_at
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
-from ._placement import state_full
 
 __all__ = ["Adagrad", "adagrad_rule", "adagrad_sparse_update"]
 

@@ -12,9 +12,9 @@ from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps, select, squeezed
 from ._moments import descent_gradients
+from ._placement import state_zeros
 from ._scalars import Scalars
 from .optimizer import Optimizer, ParamsT
-from ._placement import state_zeros
 
 __all__ = ["ASGD", "asgd_rule"]
 

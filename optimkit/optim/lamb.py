@@ -12,8 +12,8 @@ from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps
 from ._moments import descent_gradients, update_second_moment
-from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 from ._placement import state_zeros
+from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
 __all__ = ["Lamb", "lamb_rule", "trust_ratio"]
 

@@ -12,8 +12,8 @@ from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps
 from ._moments import descent_gradients
-from .optimizer import Optimizer, ParamsT
 from ._placement import state_zeros
+from .optimizer import Optimizer, ParamsT
 
 __all__ = ["Lion", "lion_rule"]
 

@@ -14,8 +14,8 @@ from ._declaration import NOT_FILLED, register
 from ._docs import args_doc
 from ._executor import ListOps
 from ._moments import update_first_moment
-from .optimizer import Optimizer, ParamsT
 from ._placement import state_zeros
+from .optimizer import Optimizer, ParamsT
 
 __all__ = ["Muon", "muon_rule", "newton_schulz", "adjusted_lr"]
 

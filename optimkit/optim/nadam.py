@@ -12,9 +12,9 @@ from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps
 from ._moments import bias_correction, descent_gradients, root_of_fresh, update_first_moment, update_second_moment
+from ._placement import state_zeros
 from ._scalars import Scalars
 from .optimizer import Optimizer, ParamsT, scalar_step_tensor
-from ._placement import state_zeros
 
 __all__ = ["NAdam", "nadam_rule"]
 

@@ -13,8 +13,8 @@ from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps, scalar_value
 from ._moments import descent_gradients, update_first_moment, update_second_moment
-from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 from ._placement import state_zeros
+from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
 __all__ = ["RMSprop", "rmsprop_rule"]
 

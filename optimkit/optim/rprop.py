@@ -11,8 +11,8 @@ from . import _validation as v
 from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps, scalar_value
-from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 from ._placement import state_full, state_zeros
+from .optimizer import Optimizer, ParamsT, scalar_step_tensor
 
 __all__ = ["Rprop", "rprop_rule"]
 

@@ -57,8 +57,8 @@ from ._declaration import register
 from ._docs import args_doc
 from ._executor import ListOps
 from ._moments import root_of_fresh, update_second_moment
-from .optimizer import Optimizer, ParamsT
 from ._placement import state_zeros
+from .optimizer import Optimizer, ParamsT
 
 __all__ = ["AdamWScheduleFree", "AveragingStep", "SGDScheduleFree", "adamw_schedule_free_rule", "averaging_step",
            "sgd_schedule_free_rule"]

@@ -12,10 +12,10 @@ from ._declaration import NOT_FILLED, register
 from ._docs import args_doc
 from ._executor import ListOps
 from ._moments import bias_correction
+from ._placement import state_zeros
 from ._scalars import Scalars
 from ._sparse import add_at_, values_at
 from .optimizer import Optimizer, ParamsT
-from ._placement import state_zeros
 
 __all__ = ["SparseAdam", "sparse_adam_rule"]
 

@@ -18,11 +18,11 @@ from optimkit.optim._hf_adafactor import __doc__ as _RULE_DOC
 from optimkit.optim import Optimizer as _OptimkitOptimizer
 from optimkit.optim import _validation
 from optimkit.optim._hf_adafactor import hf_adafactor_rule
+from optimkit.optim._placement import state_zeros
 from optimkit.optim.optimizer import scalar_step_tensor
 from optimkit.registry import register_optimizer
 
 from .optimizer import Optimizer, ParamsT, initialize_state
-from ...optim._placement import state_zeros
 
 __all__ = ["Adafactor"]
 
